@@ -1,0 +1,1 @@
+"""Components of the vm-platform Pulumi program (one component per module)."""

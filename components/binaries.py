@@ -1,0 +1,102 @@
+"""Where each host gets its Kubernetes, etcd and flannel executables.
+
+Per stack: `release` downloads official release files on the host and checks their sha256
+(pinned in `binaries.sha256`, else the checksum published beside the file); `local` copies
+files from a directory on the machine running Pulumi (the lab builds them) and checks the
+sha256 computed here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from . import remote as r
+from .settings import Settings
+
+CONTROL_PLANE_BINARIES = ("etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+WORKER_BINARIES = ("kubelet", "kube-proxy", "flanneld")
+STAGE_DIR = "/var/lib/vm-platform/stage"
+
+
+@dataclass(frozen=True)
+class BinarySource:
+    """How one executable reaches a host: a URL (optionally a tarball member) or a local file."""
+
+    name: str
+    url: str = ""
+    member: str = ""
+    local_path: str = ""
+    sha256: str = ""
+
+
+def source_for(settings: Settings, name: str) -> BinarySource:
+    b = settings.binaries
+    pinned = b.sha256.get(name, "")
+    if b.source == "local":
+        path = os.path.join(os.path.expandvars(os.path.expanduser(b.local_dir)), name)
+        return BinarySource(name, local_path=path, sha256=pinned or (r.file_sha256(path) if os.path.exists(path) else ""))
+    if name in ("etcd", "etcdctl"):
+        v = b.etcd_version
+        return BinarySource(
+            name,
+            url=f"https://github.com/etcd-io/etcd/releases/download/{v}/etcd-{v}-linux-amd64.tar.gz",
+            member=f"etcd-{v}-linux-amd64/{name}",
+            sha256=pinned,
+        )
+    if name == "flanneld":
+        return BinarySource(name, url=f"https://github.com/flannel-io/flannel/releases/download/{b.flannel_version}/flanneld-amd64", sha256=pinned)
+    return BinarySource(name, url=f"{b.release_base_url.rstrip('/')}/{settings.kubernetes_version}/bin/linux/amd64/{name}", sha256=pinned)
+
+
+def install_binaries(
+    prefix: str, settings: Settings, target: r.Target, names: Sequence[str], *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
+) -> dict[str, remote.Command]:
+    """One install step per executable. Returns name -> step; a step's stdout is its version stamp."""
+    steps: dict[str, remote.Command] = {}
+    for name in names:
+        src = source_for(settings, name)
+        env: dict[str, object] = {"NAME": name}
+        deps = list(depends_on)
+        if src.local_path:
+            if not os.path.exists(src.local_path):
+                raise pulumi.RunError(
+                    f"binaries.localDir: expected {src.local_path} to exist (build it with `python -m tools.binaries`), found nothing"
+                )
+            staged = f"{STAGE_DIR}/{name}"
+            copy = remote.CopyToRemote(
+                f"{prefix}-stage-{name}",
+                connection=target.connection,
+                source=pulumi.FileAsset(src.local_path),
+                remote_path=staged,
+                triggers=[src.sha256],
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=deps),
+            )
+            deps = [copy]
+            env.update(SRC=staged, SHA256=src.sha256)
+        else:
+            env.update(URL=src.url)
+            if src.member:
+                env["MEMBER"] = src.member
+            if src.sha256:
+                env["ARCHIVE_SHA256" if src.member else "SHA256"] = src.sha256
+        steps[name] = r.step(
+            f"{prefix}-bin-{name}",
+            target,
+            "install-binary.sh",
+            parent=parent,
+            env=env,
+            delete=("remove-file.sh", {"DEST": f"/usr/local/bin/{name}"}),
+            depends_on=deps,
+        )
+    return steps
+
+
+def version_stamp(settings: Settings, name: str) -> str:
+    """What identifies the executable a service runs: a restart trigger for that service."""
+    src = source_for(settings, name)
+    return src.sha256 or src.url

@@ -1,0 +1,63 @@
+"""The cluster: a control plane, its workers, and an explicit Kubernetes provider built from the
+cluster's kubeconfig (a secret Output) with a stable cluster identifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .control_plane import ControlPlane, ControlPlaneArgs
+from .registry import ImageRegistry, ImageRegistryArgs
+from .settings import Settings
+from .worker import WorkerNode, WorkerNodeArgs
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    settings: Settings
+    """The validated stack settings."""
+
+
+class Cluster(pulumi.ComponentResource):
+    """Control plane + private registry + workers, bootstrapped over SSH.
+
+    Outputs:
+        api_server_endpoint: https://<control-plane address>:<port>.
+        kubeconfig: admin kubeconfig (secret).
+        registry_endpoint: host:port of the private registry.
+        node_names: the workers' node names.
+        provider: the Kubernetes provider for workloads on this cluster.
+        ready: the workers' readiness steps (workloads depend on them).
+    """
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vm-platform:cluster:Cluster", name, None, opts)
+        s = args.settings
+        self.control_plane = ControlPlane(s.control_plane.name, ControlPlaneArgs(s), pulumi.ResourceOptions(parent=self))
+        self.registry = ImageRegistry(f"{s.control_plane.name}-registry", ImageRegistryArgs(s, self.control_plane), pulumi.ResourceOptions(parent=self))
+        self.workers = [
+            WorkerNode(
+                w.name,
+                WorkerNodeArgs(s, w, self.control_plane, self.registry.ca_certificate, self.registry.credentials),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.registry.service]),
+            )
+            for w in s.workers
+        ]
+        self.api_server_endpoint = self.control_plane.api_server_endpoint
+        self.kubeconfig = self.control_plane.kubeconfig
+        self.registry_endpoint = self.registry.endpoint
+        self.node_names = [w.node_name for w in self.workers]
+        self.ready = [w.ready for w in self.workers]
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # Stable across new kubeconfigs (e.g. re-issued certs): no replacement of every object.
+            cluster_identifier=s.cluster_id,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
+        )
+        self.register_outputs(
+            {"api_server_endpoint": self.api_server_endpoint, "kubeconfig": self.kubeconfig, "registry_endpoint": self.registry_endpoint, "node_names": self.node_names}
+        )

@@ -1,0 +1,138 @@
+"""A reusable container microservice: Deployment + Service + PodDisruptionBudget.
+
+Secure by default (non-root, read-only root filesystem, no privilege escalation, all
+capabilities dropped, RuntimeDefault seccomp, no service-account token), with probes,
+requests/limits, rolling updates and a topology spread so replicas land on different nodes.
+hostPort is possible but off by default: with it, replicas > nodes leaves pods Pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .settings import Resources
+
+
+@dataclass(frozen=True)
+class MicroserviceArgs:
+    namespace: pulumi.Input[str]
+    """Namespace to run in."""
+    app: str
+    """The app label (pods, selectors and the PDB use app=<app>)."""
+    image: str
+    """Full image reference (registry host:port/repo:tag or @digest)."""
+    replicas: int
+    container_port: int
+    service_port: int
+    service_type: str = "ClusterIP"
+    host_port: int = 0
+    """0 = off."""
+    max_surge: str = "25%"
+    max_unavailable: str = "0"
+    min_available: int = 1
+    resources: Resources = field(default_factory=lambda: Resources("100m", "128Mi", "500m", "256Mi"))
+    probe_path: str = "/"
+    probe_initial_delay: int = 10
+    env: Mapping[str, str] = field(default_factory=dict)
+    image_pull_secrets: Sequence[pulumi.Input[str]] = ()
+    writable_dirs: Sequence[str] = ("/tmp",)
+    """emptyDir mounts, since the root filesystem is read-only."""
+    service_annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def _int_or_str(v: str) -> int | str:
+    return int(v) if v.isdigit() else v
+
+
+class Microservice(pulumi.ComponentResource):
+    """Deployment + Service + PodDisruptionBudget for one app.
+
+    Outputs:
+        deployment, service, pdb: the Kubernetes objects.
+        service_name: the Service's name.
+        endpoint: cluster-internal http://<service>.<namespace>.svc:<port>, or the load
+            balancer's address when the Service is a LoadBalancer that has one.
+    """
+
+    def __init__(self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("vm-platform:apps:Microservice", name, None, opts)
+        a = args
+        labels = {"app": a.app}
+        port: dict = {"name": "http", "containerPort": a.container_port, "protocol": "TCP"}
+        if a.host_port:
+            port["hostPort"] = a.host_port
+        probe = {"httpGet": {"path": a.probe_path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
+        container = {
+            "name": a.app,
+            "image": a.image,
+            "imagePullPolicy": "IfNotPresent",
+            "ports": [port],
+            "env": [{"name": k, "value": v} for k, v in sorted(a.env.items())],
+            "readinessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay, "failureThreshold": 3},
+            "livenessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay + 50, "failureThreshold": 6},
+            "resources": {
+                "requests": {"cpu": a.resources.cpu_request, "memory": a.resources.memory_request},
+                "limits": {"cpu": a.resources.cpu_limit, "memory": a.resources.memory_limit},
+            },
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "privileged": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "volumeMounts": [{"name": f"writable-{i}", "mountPath": d} for i, d in enumerate(a.writable_dirs)],
+        }
+        pod_spec = {
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [container],
+            "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
+            "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}
+            ],
+        }
+        if a.image_pull_secrets:
+            pod_spec["imagePullSecrets"] = [{"name": s} for s in a.image_pull_secrets]
+        meta = {"namespace": a.namespace, "labels": labels}
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={**meta, "name": a.app},
+            spec={
+                "replicas": a.replicas,
+                "selector": {"matchLabels": labels},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": _int_or_str(a.max_surge), "maxUnavailable": _int_or_str(a.max_unavailable)}},
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={**meta, "name": a.app, "annotations": dict(a.service_annotations)},
+            spec={"type": a.service_type, "selector": labels, "ports": [{"name": "http", "port": a.service_port, "targetPort": "http", "protocol": "TCP"}]},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.pdb = k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata={**meta, "name": a.app},
+            spec={"minAvailable": a.min_available, "selector": {"matchLabels": labels}},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.service_name = self.service.metadata.apply(lambda m: m["name"])
+        internal = pulumi.Output.concat("http://", a.app, ".", pulumi.Output.from_input(a.namespace), ".svc:", str(a.service_port))
+        if a.service_type == "LoadBalancer":
+            lb = self.service.status.apply(_lb_address)
+            self.endpoint = pulumi.Output.all(lb, internal).apply(lambda v: f"http://{v[0]}:{a.service_port}" if v[0] else v[1])
+        else:
+            self.endpoint = internal
+        self.register_outputs({"service_name": self.service_name, "endpoint": self.endpoint})
+
+
+def _lb_address(status: object) -> str | None:
+    """The first load-balancer ingress address of a Service status, if it has one yet."""
+    ingress = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
+    return (getattr(ingress[0], "ip", None) or getattr(ingress[0], "hostname", None)) if ingress else None

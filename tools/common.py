@@ -1,0 +1,77 @@
+"""Helpers shared by the tools: pins, the cache directory, progress output and Go builds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Mapping, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pins() -> dict:
+    with open(ROOT / "toolchain.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def cache_dir() -> Path:
+    """Caches live outside the repo, keyed by version inside; VMP_CACHE overrides the place."""
+    d = Path(os.environ.get("VMP_CACHE", Path.home() / ".cache" / "vm-platform"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+_T0 = time.monotonic()
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+class ToolError(Exception):
+    pass
+
+
+def run(cmd: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None, log: Path | None = None) -> None:
+    full_env = {**os.environ, **(env or {})}
+    if log:
+        with open(log, "a") as f:
+            f.write(f"$ {' '.join(cmd)}\n")
+            f.flush()
+            rc = subprocess.call(list(cmd), cwd=cwd, env=full_env, stdout=f, stderr=subprocess.STDOUT)
+        if rc != 0:
+            tail = "".join(open(log).readlines()[-25:])
+            raise ToolError(f"command failed ({rc}): {' '.join(cmd)}\n--- last lines of {log} ---\n{tail}")
+    else:
+        subprocess.run(list(cmd), cwd=cwd, env=full_env, check=True)
+
+
+def go_env() -> dict[str, str]:
+    if not shutil.which("go"):
+        raise ToolError("the Go toolchain (go 1.26) is needed to build from modules; install golang first")
+    return {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+
+
+def go_build(workdir: Path, package: str, output: Path, *, ldflags: str = "", tags: str = "", log: Path) -> None:
+    """`go build` one main package inside a wrapper module, writing to a temp file then renaming."""
+    cmd = ["go", "build", "-trimpath"]
+    if tags:
+        cmd += ["-tags", tags]
+    if ldflags:
+        cmd += ["-ldflags", ldflags]
+    tmp = output.with_name(output.name + ".tmp")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    run([*cmd, "-o", str(tmp), package], cwd=workdir, env=go_env(), log=log)
+    tmp.chmod(0o755)
+    tmp.rename(output)
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
