@@ -14,7 +14,7 @@ from components.settings import load_settings
 settings = load_settings()
 
 cluster = Cluster("cluster", ClusterArgs(settings))
-k8s_opts = pulumi.ResourceOptions(provider=cluster.provider, depends_on=[*cluster.ready, *cluster.registry.images_pushed])
+k8s_opts = pulumi.ResourceOptions(provider=cluster.provider)
 namespaces = PlatformNamespaces("platform", PlatformNamespacesArgs(settings, cluster.registry.credentials), k8s_opts)
 eureka = EurekaServer(
     "eureka",

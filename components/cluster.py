@@ -56,7 +56,8 @@ class Cluster(pulumi.ComponentResource):
             # Stable across new kubeconfigs (e.g. re-issued certs): no replacement of every object.
             cluster_identifier=s.cluster_id,
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
+            # Workloads use this provider, so they wait for Ready nodes and the pushed images.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, *self.registry.images_pushed]),
         )
         self.register_outputs(
             {"api_server_endpoint": self.api_server_endpoint, "kubeconfig": self.kubeconfig, "registry_endpoint": self.registry_endpoint, "node_names": self.node_names}

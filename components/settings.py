@@ -89,7 +89,13 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
+class Described(str):
+    """A found-value that is a description (e.g. "a plaintext value"), shown without quotes."""
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, Described):
+        return str(value)
     if value is _MISSING:
         return "nothing (the key is not set)"
     if isinstance(value, Secret):
@@ -358,7 +364,9 @@ def _as_bool(v: Any) -> bool | None:
     return None
 
 
-def fix_command(path: str, value: Any, secret: bool = False) -> str:
+def fix_command(path: str, value: Any = None, secret: bool = False) -> str:
+    if value is None:  # secrets: let pulumi prompt for the value so it never reaches shell history
+        return f"pulumi config set {'--path ' if '.' in path or '[' in path else ''}--secret {path}"
     rendered = value if isinstance(value, str) else json.dumps(value)
     if isinstance(value, str) and (not value or re.search(r"[\s\"'$]", value)):
         rendered = "'" + value.replace("'", "'\\''") + "'"
@@ -421,7 +429,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     key = raw.get("sshPrivateKey", _MISSING)
     private_key: Secret | None = None
     if not isinstance(key, Secret) or "PRIVATE KEY" not in key.reveal():
-        found = key if not isinstance(key, str) else "a plaintext value (it must be stored as a secret)"
+        found = key if not isinstance(key, str) else Described("a plaintext value (it must be stored as a secret)")
         r.problems.append(Problem("sshPrivateKey", "an SSH private key stored as a secret", found, "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519"))
     else:
         private_key = key
@@ -523,8 +531,8 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
         if not username:
             r.problem("registry.username", "a user name when registry.auth is true", _MISSING, "platform")
         if not isinstance(password, Secret):
-            found = password if not isinstance(password, str) else "a plaintext value (it must be stored as a secret)"
-            r.problems.append(Problem("registryPassword", "a password stored as a secret when registry.auth is true", found, fix_command("registryPassword", "<password>", secret=True)))
+            found = password if not isinstance(password, str) else Described("a plaintext value (it must be stored as a secret)")
+            r.problems.append(Problem("registryPassword", "a password stored as a secret when registry.auth is true", found, fix_command("registryPassword", secret=True)))
     storage_dir = r.string("registry.storageDir", re.compile(r"^/[^\s]*$"), "an absolute path on the control-plane host", "/var/lib/registry", default="/var/lib/registry")
     reg_binary = r.string("registry.binary", re.compile(r"^/[^\s]*$"), "the absolute path of the registry (distribution) binary on the control-plane host", "/usr/bin/docker-registry", default="/usr/bin/docker-registry")
     images: list[RegistryImage] = []
@@ -623,7 +631,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
             if not _SECRET_KEY.match(k):
                 r.problem(f"{path}.data", "keys of letters, digits, '-', '_' and '.'", k, "password")
             elif not isinstance(v, Secret):
-                r.problems.append(Problem(f"{path}.data.{k}", "a value stored as a secret", "a plaintext value", fix_command(f"{path}.data.{k}", "<value>", secret=True)))
+                r.problems.append(Problem(f"{path}.data.{k}", "a value stored as a secret", Described("a plaintext value"), fix_command(f"{path}.data.{k}", secret=True)))
             else:
                 data[k] = v
         secrets.append(AppSecret(sname, sns, data))

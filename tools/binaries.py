@@ -87,7 +87,8 @@ def build_flannel(version: str) -> Path:
         return bin_dir
     write_if_changed(work / "go.mod", f"module vmplatform.local/build/flannel\n\ngo 1.24\n\nrequire github.com/flannel-io/flannel {version}\n")
     progress(f"flannel {version}: building flanneld")
-    go_build(work, "github.com/flannel-io/flannel", bin_dir / "flanneld", ldflags=f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={version}", log=work / "build.log")
+    # flannel's udp backend is cgo (a C proxy); the hosts share this machine's glibc family.
+    go_build(work, "github.com/flannel-io/flannel", bin_dir / "flanneld", cgo=True, ldflags=f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={version}", log=work / "build.log")
     return bin_dir
 
 

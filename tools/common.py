@@ -57,7 +57,7 @@ def go_env() -> dict[str, str]:
     return {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
 
 
-def go_build(workdir: Path, package: str, output: Path, *, ldflags: str = "", tags: str = "", log: Path) -> None:
+def go_build(workdir: Path, package: str, output: Path, *, ldflags: str = "", tags: str = "", cgo: bool = False, log: Path) -> None:
     """`go build` one main package inside a wrapper module, writing to a temp file then renaming."""
     cmd = ["go", "build", "-trimpath"]
     if tags:
@@ -66,7 +66,7 @@ def go_build(workdir: Path, package: str, output: Path, *, ldflags: str = "", ta
         cmd += ["-ldflags", ldflags]
     tmp = output.with_name(output.name + ".tmp")
     output.parent.mkdir(parents=True, exist_ok=True)
-    run([*cmd, "-o", str(tmp), package], cwd=workdir, env=go_env(), log=log)
+    run([*cmd, "-o", str(tmp), package], cwd=workdir, env={**go_env(), "CGO_ENABLED": "1" if cgo else "0"}, log=log)
     tmp.chmod(0o755)
     tmp.rename(output)
 

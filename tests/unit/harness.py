@@ -36,12 +36,56 @@ class Recorded:
     deps: list[str] = field(default_factory=list)
 
 
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _is_secret(v: Any) -> bool:
+    return isinstance(v, dict) and _SECRET_SIG in v
+
+
+def unwrap(v: Any) -> Any:
+    """Plain values for assertions: secret wrappers removed, assets shown by their path."""
+    if _is_secret(v):
+        return unwrap(v["value"])
+    if isinstance(v, dict):
+        return {k: unwrap(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [unwrap(x) for x in v]
+    if isinstance(v, pulumi.FileAsset):
+        return {"fileAsset": v.path}
+    return v
+
+
 class RecordingMocks(Mocks):
     def __init__(self) -> None:
         self.resources: dict[str, Recorded] = {}
+        self.graph: dict[str, tuple[str | None, list[str], dict[str, Any]]] = {}
+        self.secret_inputs: dict[str, set[str]] = {}
+
+    def transformation(self, args: pulumi.ResourceTransformationArgs) -> None:
+        """Records each resource's parent, explicit dependencies and options (mocks don't)."""
+        opts = args.opts
+        deps = [d._name for d in (opts.depends_on or []) if hasattr(d, "_name")] if isinstance(opts.depends_on, list) else []
+        parent = opts.parent._name if opts.parent is not None and hasattr(opts.parent, "_name") else None
+        provider = getattr(opts.provider, "_name", None) if opts.provider is not None else None
+        extra = {"additional_secret_outputs": opts.additional_secret_outputs, "delete_before_replace": opts.delete_before_replace, "provider": provider}
+        self.graph[args.name] = (parent, deps, extra)
+        return None
+
+    def depends_on(self, name: str) -> set[str]:
+        """Everything `name` waits for through explicit depends_on (transitively)."""
+        seen: set[str] = set()
+        todo = list(self.graph.get(name, (None, [], {}))[1])
+        while todo:
+            d = todo.pop()
+            if d not in seen:
+                seen.add(d)
+                todo.extend(self.graph.get(d, (None, [], {}))[1])
+        return seen
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
-        self.resources[args.name] = Recorded(args.typ, args.name, dict(args.inputs))
+        self.resources[args.name] = Recorded(args.typ, args.name, {k: unwrap(v) for k, v in args.inputs.items()})
+        self.secret_inputs[args.name] = {k for k, v in args.inputs.items() if _is_secret(v)}
         outputs = dict(args.inputs)
         if args.typ == "command:remote:Command":
             create = args.inputs.get("create", "")
@@ -90,5 +134,9 @@ def run_program(config: dict[str, Any], stack: str = "dev", preview: bool = Fals
     pulumi.runtime.set_all_config(flat, secret)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+    def program() -> None:
+        pulumi.runtime.register_stack_transformation(mocks.transformation)
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
     return mocks

@@ -23,9 +23,9 @@ type connection struct {
 	PrivateKey         string
 	HasPrivateKey      bool
 	PrivateKeyPassword string
-	HostKey            string // authorized_keys format; empty accepts any host key
-	DialErrorLimit     int    // -1 retries forever
-	PerDialTimeout     time.Duration
+	HostKey            string        // authorized_keys format; empty accepts any host key
+	DialErrorLimit     int           // -1 retries forever
+	PerDialTimeout     time.Duration // 0: no per-dial limit
 }
 
 // parseConnection reads the connection object (secret wrappers, at any level,
@@ -84,10 +84,9 @@ func parseConnection(v resource.PropertyValue) (*connection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection.%w", err)
 	}
-	if timeout <= 0 {
-		timeout = 15
+	if timeout > 0 {
+		c.PerDialTimeout = time.Duration(timeout * float64(time.Second))
 	}
-	c.PerDialTimeout = time.Duration(timeout * float64(time.Second))
 	return c, nil
 }
 
@@ -183,7 +182,10 @@ func (c *connection) clientConfig() (*ssh.ClientConfig, error) {
 
 // dialOnce makes one connection attempt bounded by the per-dial timeout.
 func dialOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
-	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	dctx, cancel := context.WithCancel(ctx)
+	if cfg.Timeout > 0 {
+		dctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+	}
 	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(dctx, "tcp", addr)
@@ -191,8 +193,9 @@ func dialOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig) (*ssh.Cli
 		return nil, err
 	}
 	// Bound the SSH handshake by the same deadline, and abort it on cancellation.
-	deadline, _ := dctx.Deadline()
-	_ = nc.SetDeadline(deadline)
+	if deadline, ok := dctx.Deadline(); ok {
+		_ = nc.SetDeadline(deadline)
+	}
 	stop := context.AfterFunc(dctx, func() { _ = nc.Close() })
 	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
 	stopped := stop()

@@ -1,0 +1,261 @@
+"""The program's resources under mocks: components, key properties, bootstrap ordering, what a
+config change touches, and how secrets are handled."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from components.remote import script_text, sha256
+from tests.unit.harness import TEST_KEY, RecordingMocks, base_config, run_program
+
+WORKER = "centos-minion-1"
+CP = "centos-master"
+
+
+@pytest.fixture(scope="module")
+def dev() -> RecordingMocks:
+    return run_program(base_config())
+
+
+def changed(a: RecordingMocks, b: RecordingMocks) -> dict[str, set[str]]:
+    """resource name -> input keys that differ between two runs (added/removed resources: {'*'})."""
+    out: dict[str, set[str]] = {}
+    for name in set(a.resources) | set(b.resources):
+        ra, rb = a.resources.get(name), b.resources.get(name)
+        if ra is None or rb is None:
+            out[name] = {"*"}
+            continue
+        keys = {k for k in set(ra.inputs) | set(rb.inputs) if json.dumps(ra.inputs.get(k), sort_keys=True, default=str) != json.dumps(rb.inputs.get(k), sort_keys=True, default=str)}
+        if keys:
+            out[name] = keys
+    return out
+
+
+def with_config(mutate) -> RecordingMocks:
+    cfg = base_config()
+    mutate(cfg)
+    return run_program(cfg)
+
+
+# ---------------------------------------------------------------- components and properties
+
+
+def test_components_and_their_types(dev):
+    comps = {name: parent for name, (parent, _, _) in dev.graph.items()}
+    assert comps["cluster"] is None
+    assert comps[CP] == "cluster" and comps[WORKER] == "cluster" and comps[f"{CP}-registry"] == "cluster"
+    assert comps["eureka-app"] == "eureka"
+    assert {r.type for r in dev.resources.values()} >= {
+        "command:remote:Command", "command:remote:CopyToRemote", "pulumi:providers:kubernetes", "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:core/v1:Namespace",
+    }  # fmt: skip
+
+
+def test_every_host_step_pins_the_host_key_and_uses_a_key(dev):
+    for name, cmd in dev.commands().items():
+        assert "connection" in dev.secret_inputs[name]  # it carries the key: stored as a secret
+        conn = cmd.inputs["connection"]
+        assert conn["hostKey"].startswith("ssh-ed25519 "), name
+        assert conn["privateKey"] == TEST_KEY and "password" not in conn, name
+
+
+def test_control_plane_units_are_secure(dev):
+    api = dev.resources[f"{CP}-kube-apiserver-unit"].inputs["stdin"]
+    for flag in ("--anonymous-auth=false", "--authorization-mode=Node,RBAC", "--allow-privileged=false", "--tls-cert-file=", "--client-ca-file=", "--etcd-servers=https://127.0.0.1:2379"):
+        assert flag in api
+    assert "--insecure-port" not in api
+    etcd = dev.resources[f"{CP}-etcd-unit"].inputs["stdin"]
+    assert "--client-cert-auth=true" in etcd and "--listen-client-urls=https://" in etcd and "http://192.168" not in etcd
+
+
+def test_kubelet_config_is_secure_and_overridable(dev):
+    kcfg = dev.resources[f"{WORKER}-kubelet-config"].inputs["stdin"]
+    assert "readOnlyPort: 0" in kcfg and "mode: Webhook" in kcfg and "enabled: false" in kcfg
+    lab = with_config(lambda c: c.update(kubelet={"failCgroupV1": False, "maxOpenFiles": 20000}))
+    kcfg2 = lab.resources[f"{WORKER}-kubelet-config"].inputs["stdin"]
+    assert "failCgroupV1: false" in kcfg2 and "maxOpenFiles: 20000" in kcfg2
+
+
+def test_runtime_takes_pause_and_images_from_private_registry(dev):
+    ctd = dev.resources[f"{WORKER}-containerd-config"].inputs["stdin"]
+    assert 'sandbox_image = "192.168.226.131:5000/pause:3.10"' in ctd
+    hosts = dev.resources[f"{WORKER}-containerd-registry"].inputs
+    assert hosts["create"].endswith("install-file.sh") and "DEST=/etc/containerd/certs.d/192.168.226.131:5000/hosts.toml" in hosts["create"]
+    assert 'server = "http://192.168.226.131:5000"' in hosts["stdin"]  # dev allows plain http explicitly
+    pushes = [n for n in dev.commands() if "-registry-push-" in n]
+    assert sorted(pushes) == [f"{CP}-registry-push-eureka-server-1.0.0", f"{CP}-registry-push-pause-3.10"]
+
+
+def test_registry_storage_is_persistent(dev):
+    cfg = dev.resources[f"{CP}-registry-config"].inputs["stdin"]
+    assert "rootdirectory: /var/lib/registry" in cfg
+    assert "tls:" not in cfg  # dev: plain http by explicit choice
+
+
+def test_pod_network_config_goes_to_etcd(dev):
+    net = dev.resources[f"{CP}-pod-network"].inputs
+    assert json.loads(net["stdin"]) == {"Backend": {"Type": "vxlan"}, "Network": "172.30.0.0/16", "SubnetLen": 24}
+    assert "ETCD_PREFIX=/coreos.com/network" in net["create"]
+
+
+def test_eureka_deployment_service_pdb(dev):
+    dep = dev.of_type("kubernetes:apps/v1:Deployment")[0].inputs
+    spec = dep["spec"]
+    assert spec["replicas"] == 2 and spec["selector"]["matchLabels"] == {"app": "eurekaserver"}
+    c = spec["template"]["spec"]["containers"][0]
+    assert c["image"] == "192.168.226.131:5000/eureka-server:1.0.0"
+    assert c["ports"] == [{"name": "http", "containerPort": 8761, "protocol": "TCP"}]  # no hostPort by default
+    assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]
+    assert c["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    svc = dev.of_type("kubernetes:core/v1:Service")[0].inputs["spec"]
+    assert svc["type"] == "LoadBalancer" and svc["ports"][0]["port"] == 80 and svc["ports"][0]["targetPort"] == "http"
+    pdb = dev.of_type("kubernetes:policy/v1:PodDisruptionBudget")[0].inputs["spec"]
+    assert pdb["minAvailable"] == 1
+
+
+def test_hostport_is_possible_when_configured():
+    m = with_config(lambda c: c["eureka"].update(hostPort=8761, replicas=1, minAvailable=0))
+    c = m.of_type("kubernetes:apps/v1:Deployment")[0].inputs["spec"]["template"]["spec"]["containers"][0]
+    assert c["ports"][0]["hostPort"] == 8761
+
+
+def test_kubernetes_provider_is_explicit_with_stable_identifier(dev):
+    prov = dev.of_type("pulumi:providers:kubernetes")[0].inputs
+    assert prov["clusterIdentifier"] == "vm-platform-dev-centos-master"
+    assert prov["kubeconfig"].startswith("apiVersion: v1")
+    for r in dev.resources.values():
+        if r.type.startswith("kubernetes:"):
+            assert r.name in dev.graph  # created through the program, with the cluster's provider
+
+
+# ---------------------------------------------------------------- ordering
+
+
+def test_bootstrap_ordering(dev):
+    kubelet = dev.depends_on(f"{WORKER}-kubelet-restart")
+    assert {f"{CP}-kube-apiserver-restart", f"{WORKER}-containerd-restart", f"{WORKER}-cni-config", f"{WORKER}-kubelet-config"} <= kubelet
+    assert f"{CP}-etcd-restart" in dev.depends_on(f"{CP}-kube-apiserver-restart")
+    assert f"{CP}-pod-network" in dev.depends_on(f"{WORKER}-flanneld-restart")
+    assert f"{CP}-scripts-bundle" in dev.depends_on(f"{CP}-prereqs")
+    assert f"{WORKER}-kubelet-restart" in dev.depends_on(f"{WORKER}-ready")
+
+
+def test_workloads_wait_for_ready_nodes_and_pushed_images(dev):
+    # Every Kubernetes object uses the cluster's provider, which waits for both.
+    prov = dev.depends_on("cluster-k8s")
+    assert f"{WORKER}-ready" in prov and f"{CP}-registry-push-pause-3.10" in prov
+    for r in dev.resources.values():
+        if r.type.startswith("kubernetes:"):
+            name, providers = r.name, []
+            while name:  # a component's provider option is inherited by its children
+                parent, _, extra = dev.graph[name]
+                providers.append(extra["provider"])
+                name = parent
+            assert "cluster-k8s" in providers, r.name
+
+
+# ---------------------------------------------------------------- what a change touches
+
+
+def test_one_kubelet_setting_changes_only_its_file_and_kubelet_restart(dev):
+    after = with_config(lambda c: c.update(kubelet={"maxPods": 50}))
+    assert changed(dev, after) == {f"{WORKER}-kubelet-config": {"stdin"}, f"{WORKER}-kubelet-restart": {"triggers"}}
+
+
+def test_one_api_server_flag_changes_only_its_unit_and_restart(dev):
+    after = with_config(lambda c: c["network"].update(serviceCidr="10.96.0.0/16", clusterDns="10.96.0.10"))
+    diff = changed(dev, after)
+    assert f"{CP}-kube-apiserver-restart" in diff and f"{CP}-etcd-restart" not in diff and f"{CP}-kube-scheduler-restart" not in diff
+
+
+def test_changing_a_script_reruns_only_the_steps_that_use_it(dev, monkeypatch):
+    import components.remote as remote
+
+    original = script_text("cni-config.sh")
+    monkeypatch.setattr(remote, "script_text", lambda n: original + "\n# changed\n" if n == "cni-config.sh" else script_text(n))
+    after = run_program(base_config())
+    diff = changed(dev, after)
+    assert diff == {f"{WORKER}-scripts-bundle": {"stdin"}, f"{WORKER}-cni-config": {"create"}}
+    assert sha256(original)[:12] in dev.resources[f"{WORKER}-cni-config"].inputs["create"]
+
+
+def test_rolling_update_changes_only_the_deployment_image(dev):
+    after = with_config(lambda c: (c["eureka"].update(image="eureka-server:1.0.1"), c["registry"]["images"].__setitem__(1, {"name": "eureka-server:1.0.0", "archive": c["registry"]["images"][1]["archive"]})))
+    diff = changed(dev, after)
+    assert diff == {"eureka-app-deployment": {"spec"}}
+    c_before = dev.resources["eureka-app-deployment"].inputs["spec"]
+    c_after = after.resources["eureka-app-deployment"].inputs["spec"]
+    assert c_after["template"]["spec"]["containers"][0]["image"].endswith("eureka-server:1.0.1")
+    c_after["template"]["spec"]["containers"][0]["image"] = c_before["template"]["spec"]["containers"][0]["image"]
+    assert c_after == c_before
+
+
+def test_scaling_changes_only_replicas(dev):
+    after = with_config(lambda c: c["eureka"].update(replicas=3))
+    assert changed(dev, after) == {"eureka-app-deployment": {"spec"}}
+    b, a = dev.resources["eureka-app-deployment"].inputs["spec"], copy.deepcopy(after.resources["eureka-app-deployment"].inputs["spec"])
+    assert a.pop("replicas") == 3 and b["replicas"] == 2
+    assert {k: v for k, v in b.items() if k != "replicas"} == a
+
+
+def test_maintenance_patches_exactly_the_listed_nodes():
+    def two_workers(c: dict[str, Any]) -> None:
+        c["workers"].append({"name": "centos-minion-2", "address": "192.168.226.132", "hostKey": c["workers"][0]["hostKey"]})
+
+    before = with_config(two_workers)
+    after = with_config(lambda c: (two_workers(c), c["maintenance"].update(nodes=["centos-minion-2"])))
+    patches = after.of_type("kubernetes:core/v1:NodePatch")
+    assert [p.inputs["metadata"]["name"] for p in patches] == ["centos-minion-2"]
+    assert patches[0].inputs["spec"] == {"unschedulable": True}
+    diff = changed(before, after)
+    assert set(diff) == {"maintenance-centos-minion-2-cordon", "maintenance-centos-minion-2-drain"}
+    drain = after.resources["maintenance-centos-minion-2-drain"].inputs
+    assert "kubectl drain centos-minion-2 " in drain["create"] and "kubectl uncordon centos-minion-2" in drain["delete"]
+    assert not before.of_type("kubernetes:core/v1:NodePatch")
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def prod_like(c: dict[str, Any]) -> None:
+    c["registry"].update(tls=True, allowPlainHttp=False, auth=True, username="platform")
+    c["registryPassword"] = "registry-pass-123"
+    c["secrets"] = {"db": {"namespace": "platform", "data": {"password": "db-pass-456"}}}
+
+
+@pytest.fixture(scope="module")
+def secured() -> RecordingMocks:
+    return with_config(prod_like)
+
+
+def test_secret_carrying_commands_log_nothing_and_store_secret_outputs(secured):
+    m = secured
+    for name in (f"{CP}-registry-htpasswd", f"{CP}-kubeconfig", f"{WORKER}-containerd-config", f"{CP}-registry-push-pause-3.10"):
+        assert m.commands()[name].inputs["logging"] == "none", name
+        assert {"stdout", "stderr"} <= set(m.graph[name][2]["additional_secret_outputs"]), name
+
+
+def test_secrets_never_appear_in_command_text(secured):
+    m = secured
+    for name, cmd in m.commands().items():
+        for field in ("create", "delete", "update"):
+            text = cmd.inputs.get(field) or ""
+            for secret in ("registry-pass-123", "db-pass-456", "PRIVATE KEY"):
+                assert secret not in text, f"{secret!r} in {name}.{field}"
+    # ...they travel on stdin instead
+    assert m.commands()[f"{CP}-registry-htpasswd"].inputs["stdin"] == "registry-pass-123"
+    sec = [r for r in m.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "db"][0]
+    assert sec.inputs["stringData"] == {"password": "db-pass-456"}
+
+
+def test_registry_auth_gives_pull_secrets_and_containerd_credentials(secured):
+    m = secured
+    dep = m.of_type("kubernetes:apps/v1:Deployment")[0].inputs["spec"]["template"]["spec"]
+    assert dep["imagePullSecrets"] == [{"name": "vm-platform-registry"}]
+    assert 'password = "registry-pass-123"' in m.commands()[f"{WORKER}-containerd-config"].inputs["stdin"]
+    assert "https://192.168.226.131:5000" in m.commands()[f"{WORKER}-containerd-registry"].inputs["stdin"]

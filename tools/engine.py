@@ -1,0 +1,262 @@
+"""Makes the real Pulumi engine available: the `pulumi` CLI, the Python language host (with its
+exec script) and the `command` and `kubernetes` provider plugins, at the versions pinned in
+toolchain.toml, plus the project's and the policy pack's virtualenvs.
+
+Order for the engine: a `pulumi` on PATH at the pinned version; else a cached build; else the
+official installer when reachable (the normal path with internet); else a build from Go modules
+through the module proxy, cached outside the repo and keyed by version. Idempotent; the second
+run takes seconds.
+
+    python -m tools.engine            # set everything up, print the engine directory
+    python -m tools.engine --env      # print the environment (export lines) the tools use
+
+Local engine settings (see env()): a file backend under the cache, passphrase secrets, update
+checks and automatic plugin downloads off (a missing plugin fails loudly instead of hanging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from .common import ROOT, ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
+
+OFFICIAL_INSTALLER = "https://get.pulumi.com"
+
+
+def engine_dir() -> Path:
+    return cache_dir() / "engine" / f"pulumi-v{pins()['pulumi']['cli']}"
+
+
+def pulumi_home() -> Path:
+    return cache_dir() / "pulumi-home"
+
+
+def backend_dir() -> Path:
+    d = cache_dir() / "state"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def env(engine: Path | None = None) -> dict[str, str]:
+    """Environment for every pulumi invocation of this project (CLI, Automation API, tests)."""
+    bin_dir = engine or engine_dir()
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PULUMI_HOME": str(pulumi_home()),
+        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{backend_dir()}"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Python environments
+
+
+def project_requirements() -> list[str]:
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        data = tomllib.load(f)
+    return [*data["project"]["dependencies"], *data["project"]["optional-dependencies"]["dev"]]
+
+
+def ensure_venv(venv: Path, requirements: list[str], label: str) -> None:
+    stamp = venv / ".vmp-requirements"
+    want = "\n".join(sorted(requirements))
+    if stamp.exists() and stamp.read_text() == want and (venv / "bin" / "python").exists():
+        progress(f"{label} virtualenv: up to date")
+        return
+    progress(f"{label} virtualenv: installing {len(requirements)} pinned packages into {venv}")
+    if not (venv / "bin" / "python").exists():
+        run([sys.executable, "-m", "venv", str(venv)])
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *requirements])
+    stamp.write_text(want)
+
+
+def ensure_python() -> None:
+    ensure_venv(ROOT / "venv", project_requirements(), "project")
+    policy_reqs = [line.strip() for line in (ROOT / "policy" / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    ensure_venv(ROOT / "policy" / "venv", policy_reqs, "policy pack")
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+
+
+def _cli_version(pulumi: str) -> str | None:
+    try:
+        out = subprocess.run([pulumi, "version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.lstrip("v") or None
+
+
+def _complete(d: Path) -> bool:
+    return all((d / n).exists() for n in ("pulumi", "pulumi-language-python", "pulumi-language-python-exec"))
+
+
+def _reachable(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=5)  # noqa: S310 (fixed https URL)
+        return True
+    except OSError:
+        return False
+
+
+def _official_install(version: str, dest: Path) -> bool:
+    if not _reachable(OFFICIAL_INSTALLER):
+        progress("official installer: unreachable, building from Go modules instead")
+        return False
+    progress(f"official installer: installing pulumi v{version}")
+    root = dest.parent / f"official-{version}"
+    script = urllib.request.urlopen(OFFICIAL_INSTALLER, timeout=30).read()  # noqa: S310
+    subprocess.run(["sh", "-s", "--", "--version", version, "--install-root", str(root), "--no-edit-path"], input=script, check=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in (root / "bin").iterdir():
+        target = dest / f.name
+        if not target.exists():
+            target.symlink_to(f)
+    return _complete(dest)
+
+
+def _sdk_module_dir(version: str) -> Path:
+    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi/sdk/v3@v{version}"], capture_output=True, text=True, env={**os.environ, "GOFLAGS": "-mod=mod"})
+    if out.returncode != 0:
+        raise ToolError(f"go mod download of pulumi sdk v{version} failed: {out.stderr.strip() or out.stdout.strip()}")
+    return Path(json.loads(out.stdout)["Dir"])
+
+
+def _build_engine(version: str, dest: Path) -> None:
+    work = cache_dir() / "build" / f"pulumi-cli-v{version}"
+    log = work / "build.log"
+    if not (work / "bin" / "pulumi").exists():
+        # pkg/v3 has replace lines (sdk => ../sdk, a clipboard fork), so `go install pkg@v` refuses:
+        # build it from a wrapper module that repeats them.
+        write_if_changed(
+            work / "go.mod",
+            f"module vmplatform.local/build/pulumi\n\ngo 1.26.6\n\nrequire (\n\tgithub.com/pulumi/pulumi/pkg/v3 v{version}\n\tgithub.com/pulumi/pulumi/sdk/v3 v{version}\n)\n\n"
+            "replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e\n",
+        )
+        progress(f"engine: building pulumi v{version} from Go modules (about 6 minutes on 2 cores)")
+        go_build(work, "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", work / "bin" / "pulumi", tags="osusergo,grpcnotrace",
+                 ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}", log=log)  # fmt: skip
+    lh = ROOT / pins()["language_host"]["source"]
+    progress("engine: building the Python language host (tools/langhost)")
+    go_build(lh, ".", work / "bin" / "pulumi-language-python", log=log)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("pulumi", "pulumi-language-python"):
+        shutil.copy2(work / "bin" / name, dest / name)
+    exec_script = _sdk_module_dir(version) / "python" / "cmd" / "pulumi-language-python-exec"
+    shutil.copyfile(exec_script, dest / "pulumi-language-python-exec")  # module files are read-only, no exec bit
+    (dest / "pulumi-language-python-exec").chmod(0o755)
+
+
+def ensure_engine() -> Path:
+    version = pins()["pulumi"]["cli"]
+    on_path = shutil.which("pulumi")
+    if on_path and _cli_version(on_path) == version and _complete(Path(on_path).resolve().parent):
+        progress(f"engine: pulumi v{version} on PATH ({on_path})")
+        return Path(on_path).resolve().parent
+    dest = engine_dir()
+    if _complete(dest) and _cli_version(str(dest / "pulumi")) == version:
+        progress(f"engine: pulumi v{version} cached in {dest}")
+        return dest
+    if _official_install(version, dest):
+        return dest
+    _build_engine(version, dest)
+    if not _complete(dest):
+        raise ToolError(f"no way to get pulumi v{version}: not on PATH, the official installer is unreachable, and the Go build left {dest} incomplete")
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Provider plugins
+
+
+def _installed_plugins(engine: Path) -> set[tuple[str, str]]:
+    out = subprocess.run(["pulumi", "plugin", "ls", "--json"], capture_output=True, text=True, env={**os.environ, **env(engine)})
+    if out.returncode != 0:
+        return set()
+    return {(p["name"], p["version"]) for p in json.loads(out.stdout or "[]") if p.get("kind") == "resource"}
+
+
+def _build_kubernetes_provider(spec: dict) -> Path:
+    version = spec["version"]
+    work = cache_dir() / "build" / f"pulumi-kubernetes-{version}"
+    binary = work / "bin" / "pulumi-resource-kubernetes"
+    if binary.exists():
+        return binary
+    src = work / "src"
+    mod_dir = json.loads(subprocess.run(["go", "mod", "download", "-json", f"{spec['module']}@{spec['module_version']}"], capture_output=True, text=True, check=True).stdout)["Dir"]
+    # The main package embeds two generated JSON files that are gitignored upstream, so they are
+    # missing from the module zip: copy the package out and run its generate.go to make them.
+    src.mkdir(parents=True, exist_ok=True)
+    for name in ("main.go", "generate.go", "schema.json", "terraform-mapping.json"):
+        shutil.copyfile(Path(mod_dir) / spec["package"] / name, src / name)
+    write_if_changed(src / "go.mod", f"module vmplatform.local/build/pulumi-resource-kubernetes\n\ngo 1.24.7\n\nrequire {spec['module']} {spec['module_version']}\n")
+    progress(f"plugins: generating kubernetes {version} schema")
+    run(["go", "run", "generate.go"], cwd=src, env={"GOFLAGS": "-mod=mod", "VERSION": version}, log=work / "build.log")
+    progress(f"plugins: building kubernetes {version} (about 8 minutes on 2 cores)")
+    go_build(src, ".", binary, ldflags=f"-X {spec['version_var']}={version}", log=work / "build.log")
+    return binary
+
+
+def _build_command_provider(spec: dict) -> Path:
+    version = spec["version"]
+    work = cache_dir() / "build" / f"pulumi-command-{version}"
+    binary = work / "bin" / "pulumi-resource-command"
+    progress(f"plugins: building command {version} (tools/commandprovider)")
+    go_build(ROOT / spec["source"], ".", binary, ldflags=f"-X main.version={version}", log=work / "build.log")
+    return binary
+
+
+def ensure_plugins(engine: Path) -> None:
+    specs = pins()["plugins"]
+    have = _installed_plugins(engine)
+    for name, spec in specs.items():
+        if (name, spec["version"]) in have:
+            progress(f"plugins: {name} {spec['version']} installed")
+            continue
+        builder = {"kubernetes": _build_kubernetes_provider, "command": _build_command_provider}[name]
+        binary = builder(spec)
+        progress(f"plugins: installing {name} {spec['version']}")
+        run(["pulumi", "plugin", "install", "resource", name, spec["version"], "--file", str(binary), "--reinstall"], env=env(engine))
+
+
+def ensure() -> Path:
+    ensure_python()
+    engine = ensure_engine()
+    ensure_plugins(engine)
+    progress(f"engine ready: {engine}")
+    return engine
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--env", action="store_true", help="print export lines for the engine environment")
+    args = ap.parse_args()
+    try:
+        engine = ensure()
+    except (ToolError, subprocess.CalledProcessError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.env:
+        for k, v in env(engine).items():
+            print(f"export {k}={json.dumps(v)}")
+    else:
+        print(engine)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
