@@ -538,7 +538,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     images: list[RegistryImage] = []
     for i, img in enumerate(r.listing("registry.images", [], default=[]) or []):
         name = r.value(f"registry.images[{i}].name", _pinned_image, "an image name with a tag other than latest (repo:tag)", "pause:3.10")
-        archive = r.string(f"registry.images[{i}].archive", re.compile(r"^(/|~|\$)"), "an absolute path to an OCI archive on this machine", "/path/to/image.tar", default="")
+        archive = r.string(f"registry.images[{i}].archive", re.compile(r"^((/|~|\$).*)?$"), "an absolute path to an OCI archive on this machine (or empty when the image is pushed by other means)", "/path/to/image.tar", default="")
+        if archive and not os.path.isfile(os.path.expandvars(os.path.expanduser(archive))) and not raw.get("_skipPathChecks"):
+            r.problem(f"registry.images[{i}].archive", "an existing OCI archive on this machine (python -m tools.images builds the platform's)", archive, archive)
         if name:
             images.append(RegistryImage(name, archive))
     pause = r.value("pauseImage", _pinned_image, "the pod-sandbox image as repo:tag inside the private registry", "pause:3.10", default="pause:3.10")
@@ -675,7 +677,9 @@ _SECRET_KEYS = ("sshPrivateKey", "registryPassword")
 
 
 def load_settings() -> Settings:
-    """Read the current stack's config (without registering anything) and validate it."""
+    """Read the current stack's config (without registering anything) and validate it.
+
+    Problems end the program with one clean error listing them all (no traceback)."""
     import pulumi
     from pulumi.runtime import config as runtime_config
 
@@ -704,4 +708,7 @@ def load_settings() -> Settings:
             if isinstance(spec, dict) and isinstance(spec.get("data"), dict):
                 spec["data"] = {k: (Secret(str(val)) if secret else val) for k, val in spec["data"].items()}
         raw["secrets"] = parsed
-    return parse_settings(raw, stack)
+    try:
+        return parse_settings(raw, stack)
+    except ConfigError as e:
+        raise pulumi.RunError(str(e)) from None

@@ -31,7 +31,8 @@ OFFICIAL_INSTALLER = "https://get.pulumi.com"
 
 
 def engine_dir() -> Path:
-    return cache_dir() / "engine" / f"pulumi-v{pins()['pulumi']['cli']}"
+    """<root>/bin of the pinned engine (the layout the official installer and PulumiCommand use)."""
+    return cache_dir() / "engine" / f"pulumi-v{pins()['pulumi']['cli']}" / "bin"
 
 
 def pulumi_home() -> Path:
@@ -118,14 +119,8 @@ def _official_install(version: str, dest: Path) -> bool:
         progress("official installer: unreachable, building from Go modules instead")
         return False
     progress(f"official installer: installing pulumi v{version}")
-    root = dest.parent / f"official-{version}"
     script = urllib.request.urlopen(OFFICIAL_INSTALLER, timeout=30).read()  # noqa: S310
-    subprocess.run(["sh", "-s", "--", "--version", version, "--install-root", str(root), "--no-edit-path"], input=script, check=True)
-    dest.mkdir(parents=True, exist_ok=True)
-    for f in (root / "bin").iterdir():
-        target = dest / f.name
-        if not target.exists():
-            target.symlink_to(f)
+    subprocess.run(["sh", "-s", "--", "--version", version, "--install-root", str(dest.parent), "--no-edit-path"], input=script, check=True)
     return _complete(dest)
 
 

@@ -1,0 +1,122 @@
+"""Runs the real Pulumi engine on the project through the Automation API.
+
+The project is copied to a temporary directory (its virtualenv path made absolute) so tests set
+stack config and secrets without touching the repository's stack files. Each test session has
+its own file backend and its own throwaway passphrase.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components")
+TEST_PASSPHRASE = "throwaway-test-passphrase"
+
+
+def engine_env(backend: Path) -> tuple[Path, dict[str, str]]:
+    from tools import engine
+
+    engine_dir = engine.ensure()
+    env = {**engine.env(engine_dir), "PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": TEST_PASSPHRASE}
+    return engine_dir, env
+
+
+def copy_project(dest: Path, stack_files: dict[str, dict[str, Any]]) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    text = (dest / "Pulumi.yaml").read_text()
+    (dest / "Pulumi.yaml").write_text(re.sub(r"virtualenv: venv\b", f"virtualenv: {ROOT / 'venv'}", text))
+    for stack, cfg in stack_files.items():
+        (dest / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return dest
+
+
+def repo_stack_config(stack: str) -> dict[str, Any]:
+    with open(ROOT / f"Pulumi.{stack}.yaml") as f:
+        return yaml.safe_load(f)
+
+
+@dataclass
+class PreviewResult:
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    policy: list[dict[str, Any]] = field(default_factory=list)
+    stdout: str = ""
+    error: str = ""
+
+    def ops(self) -> Counter:
+        return Counter(s["op"] for s in self.steps)
+
+    def types(self, op: str | None = None) -> Counter:
+        return Counter(s["type"] for s in self.steps if op is None or s["op"] == op)
+
+    def changed(self) -> dict[str, tuple[str, list[str]]]:
+        """urn name -> (op, diff keys) for every step that is not 'same'."""
+        return {s["name"]: (s["op"], s.get("diffs") or []) for s in self.steps if s["op"] not in ("same", "read")}
+
+
+class Project:
+    """A copy of the project with one engine environment; stacks are created on demand."""
+
+    def __init__(self, workdir: Path, backend: Path, stack_files: dict[str, dict[str, Any]]) -> None:
+        self.dir = copy_project(workdir, stack_files)
+        self.engine_dir, self.env = engine_env(backend)
+        self.command = auto.PulumiCommand(root=str(self.engine_dir.parent), skip_version_check=True)
+
+    def workspace_opts(self) -> auto.LocalWorkspaceOptions:
+        return auto.LocalWorkspaceOptions(work_dir=str(self.dir), env_vars=self.env, pulumi_command=self.command)
+
+    def stack(self, name: str, secrets: dict[str, str] | None = None) -> auto.Stack:
+        st = auto.create_or_select_stack(name, work_dir=str(self.dir), opts=self.workspace_opts())
+        for k, v in (secrets or {}).items():
+            st.set_config(k, auto.ConfigValue(v, secret=True))
+        return st
+
+    def set_path(self, stack: auto.Stack, path: str, value: Any) -> None:
+        """`pulumi config set --path` (the command the README shows)."""
+        args = ["config", "set", "--path", "-s", stack.name, path, str(value)]
+        self.pulumi(*args)
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.engine_dir / "pulumi"), *args], cwd=self.dir, env={**os.environ, **self.env}, capture_output=True, text=True, check=check)
+
+    def preview(self, stack: auto.Stack, **kwargs: Any) -> PreviewResult:
+        res = PreviewResult()
+
+        def on_event(ev: auto.EngineEvent) -> None:
+            if ev.resource_pre_event:
+                md = ev.resource_pre_event.metadata
+                res.steps.append({"op": str(md.op.value if hasattr(md.op, "value") else md.op), "type": md.type, "name": md.urn.split("::")[-1], "diffs": md.diffs or [], "urn": md.urn})
+            if ev.policy_event:
+                pe = ev.policy_event
+                res.policy.append({"policy": pe.policy_name, "level": pe.enforcement_level, "message": pe.message, "urn": pe.resource_urn})
+
+        try:
+            out = stack.preview(on_event=on_event, diff=True, color="never", **kwargs)
+            res.stdout = out.stdout
+        except auto.CommandError as e:
+            res.error = str(e)
+        return res
+
+
+def new_project(stack_files: dict[str, dict[str, Any]]) -> Project:
+    tmp = Path(tempfile.mkdtemp(prefix="vmp-engine-"))
+    backend = tmp / "state"
+    backend.mkdir()
+    return Project(tmp / "project", backend, stack_files)
