@@ -17,6 +17,8 @@ def stack_raw(stack: str) -> dict[str, Any]:
     with open(ROOT / f"Pulumi.{stack}.yaml") as f:
         raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(f)["config"].items()}
     raw["sshPrivateKey"] = Secret(TEST_KEY)
+    for img in raw["registry"]["images"]:
+        img["archive"] = str(ROOT / "Pulumi.yaml")  # an existing file: archives are only hashed
     if raw.get("registry", {}).get("auth"):
         raw["registryPassword"] = Secret("s3cret-for-tests")
     return raw
@@ -106,6 +108,7 @@ BAD_CONFIGS = [
     ("ssh-key-missing", delp("sshPrivateKey"), "sshPrivateKey: expected an SSH private key stored as a secret, found nothing"),
     ("ssh-port", setp("ssh.port", 0), "ssh.port: expected an integer from 1 to 65535, found 0"),
     ("pause-not-in-registry", setp("registry.images", [{"name": "eureka-server:1.0.0", "archive": "/x.tar"}]), "registry.images: expected a list that includes the pause image (pause:3.10) so nodes never reach the internet for it"),
+    ("archive-missing", setp("registry.images.0.archive", "/nonexistent/pause.tar"), 'registry.images[0].archive: expected an existing OCI archive on this machine (python -m tools.images builds the platform\'s), found "/nonexistent/pause.tar"'),
     ("pause-latest", setp("pauseImage", "pause:latest"), 'pauseImage: expected the pod-sandbox image as repo:tag inside the private registry, found "pause:latest"'),
     ("eureka-image-latest", setp("eureka.image", "eureka-server:latest"), 'eureka.image: expected an image in the private registry as repo:tag (not latest) or repo@sha256:..., found "eureka-server:latest"'),
     ("eureka-image-no-tag", setp("eureka.image", "eureka-server"), 'eureka.image: expected an image in the private registry as repo:tag (not latest)'),

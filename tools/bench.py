@@ -1,0 +1,71 @@
+"""Preview benchmark: median wall time of the real engine's `pulumi preview` for
+  1. an empty Python program (the engine's floor on this machine),
+  2. the dev stack,
+  3. the dev stack with the policy pack,
+measured in one run, interleaved, on the same machine. Prints medians and ratios.
+Goals: dev <= 1.3x the floor; the policy pack adds <= 10% to the dev preview.
+
+    python -m tools.bench [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.engine_harness import ROOT, new_project, repo_stack_config  # noqa: E402
+
+EMPTY_MAIN = "import pulumi\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+
+    project = new_project({"dev": repo_stack_config("dev")})
+    key = (ROOT / "tests" / "unit" / "fixtures" / "test_key").read_text()
+    project.stack("dev", {"sshPrivateKey": key})
+    empty = Path(tempfile.mkdtemp(prefix="vmp-empty-"))
+    (empty / "Pulumi.yaml").write_text(f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / 'venv'}\n")
+    (empty / "__main__.py").write_text(EMPTY_MAIN)
+    env = {**__import__("os").environ, **project.env}
+    subprocess.run([str(project.engine_dir / "pulumi"), "stack", "init", "floor"], cwd=empty, env=env, capture_output=True, check=True)
+
+    pulumi = str(project.engine_dir / "pulumi")
+    pack = ["--policy-pack", str(ROOT / "policy"), "--policy-pack-config", str(ROOT / "policy" / "config" / "dev.json")]
+    cases = {
+        "empty program (floor)": ([pulumi, "preview", "-s", "floor"], empty),
+        "dev stack": ([pulumi, "preview", "-s", "dev"], project.dir),
+        "dev stack + policy pack": ([pulumi, "preview", "-s", "dev", *pack], project.dir),
+    }
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for i in range(args.runs + 1):  # the first round warms caches and is discarded
+        for name, (cmd, cwd) in cases.items():
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+            dt = time.perf_counter() - t0
+            if r.returncode != 0:
+                print(f"{name} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            if i:
+                times[name].append(dt)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    floor, dev, pol = med["empty program (floor)"], med["dev stack"], med["dev stack + policy pack"]
+    print(f"runs per case: {args.runs} (interleaved, after one warm-up round)")
+    for k, v in med.items():
+        print(f"  {k:28s} median {v:6.2f} s   (min {min(times[k]):.2f}, max {max(times[k]):.2f})")
+    print(f"ratio dev / floor            {dev / floor:5.2f}x   (goal <= 1.30x)")
+    print(f"ratio dev+policy / dev       {pol / dev:5.2f}x   (goal <= 1.10x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

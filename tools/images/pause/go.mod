@@ -1,0 +1,3 @@
+module vmplatform.local/pause
+
+go 1.24
