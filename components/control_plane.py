@@ -98,7 +98,7 @@ class ControlPlane(pulumi.ComponentResource):
 
         # etcd
         etcd_unit_text = r.render("etcd.service", name=host.name, address=host.address, nofile=s.runtime.max_open_files)
-        etcd_unit = r.unit_file(f"{p}-etcd-unit", t, "etcd", etcd_unit_text, parent=self, depends_on=[pki, bins["etcd"]])
+        etcd_unit = r.unit_file(f"{p}-etcd-unit", t, "etcd", etcd_unit_text, parent=self, depends_on=[pki, bins["etcd"]], data_dir="/var/lib/etcd")
         etcd = r.restart(
             f"{p}-etcd-restart", t, "etcd", [r.sha256(etcd_unit_text), version_stamp(s, "etcd")], parent=self,
             health="ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key endpoint health",

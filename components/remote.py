@@ -198,10 +198,11 @@ def restart(
 
 
 def unit_file(
-    name: str, target: Target, unit: str, content: str, *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()
+    name: str, target: Target, unit: str, content: str, *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = (), data_dir: str = ""
 ) -> remote.Command:
-    """A systemd unit file; destroy stops and disables the unit and removes the file."""
+    """A systemd unit file; destroy stops and disables the unit and removes the file (and data_dir)."""
     dest = f"/etc/systemd/system/{unit}.service"
+    stop_env = {"UNIT": unit, **({"DATA_DIR": data_dir} if data_dir else {})}
     return step(
         name,
         target,
@@ -209,7 +210,7 @@ def unit_file(
         parent=parent,
         env={"DEST": dest, "MODE": "0644"},
         stdin=content,
-        delete=("stop-service.sh", {"UNIT": unit}),
+        delete=("stop-service.sh", stop_env),
         depends_on=depends_on,
     )
 

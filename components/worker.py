@@ -17,7 +17,7 @@ from .settings import Host, Settings
 WORKER_SCRIPTS = (
     "hosts-file.sh", "prereqs.sh", "install-binary.sh", "install-file.sh", "remove-file.sh",
     "restart-service.sh", "stop-service.sh", "pki-lib.sh", "node-keys.sh", "node-certs.sh",
-    "remove-pki.sh", "cni-config.sh",
+    "remove-pki.sh", "cni-config.sh", "worker-reset.sh",
 )  # fmt: skip
 CNI_CONF = "/etc/cni/net.d/10-vm-platform.conflist"
 
@@ -163,11 +163,15 @@ class WorkerNode(pulumi.ComponentResource):
             delete=("remove-file.sh", {"DEST": CNI_CONF}), depends_on=[flanneld],
         )  # fmt: skip
 
+        # On destroy, after kubelet stops and before the runtime's config goes: remove what pods left.
+        reset = r.step(f"{p}-runtime-reset", t, "install-file.sh", parent=self, env={"DEST": "/var/lib/vm-platform/runtime-reset", "MODE": "0644"},
+                       stdin="managed by vm-platform\n", delete=("worker-reset.sh", {}), depends_on=[containerd, cni])  # fmt: skip
+
         # kubelet
         kl_conf_text = kubelet_config(s)
         kl_conf = r.install_file(f"{p}-kubelet-config", t, "/etc/vm-platform/kubelet.yaml", kl_conf_text, parent=self, depends_on=[prereqs])
         kl_text = r.render("kubelet.service", name=host.name, address=host.address)
-        kl_unit = r.unit_file(f"{p}-kubelet-unit", t, "kubelet", kl_text, parent=self, depends_on=[bins["kubelet"]])
+        kl_unit = r.unit_file(f"{p}-kubelet-unit", t, "kubelet", kl_text, parent=self, depends_on=[bins["kubelet"], reset])
         kubelet = r.restart(
             f"{p}-kubelet-restart", t, "kubelet", [r.sha256(kl_conf_text), r.sha256(kl_text), version_stamp(s, "kubelet"), certs_hash],
             parent=self, health="curl -fs http://127.0.0.1:10248/healthz",
@@ -178,7 +182,7 @@ class WorkerNode(pulumi.ComponentResource):
         kp_conf_text = kube_proxy_config(s, host)
         kp_conf = r.install_file(f"{p}-kube-proxy-config", t, "/etc/vm-platform/kube-proxy.yaml", kp_conf_text, parent=self, depends_on=[prereqs])
         kp_text = r.render("kube-proxy.service")
-        kp_unit = r.unit_file(f"{p}-kube-proxy-unit", t, "kube-proxy", kp_text, parent=self, depends_on=[bins["kube-proxy"]])
+        kp_unit = r.unit_file(f"{p}-kube-proxy-unit", t, "kube-proxy", kp_text, parent=self, depends_on=[bins["kube-proxy"], reset])
         kube_proxy = r.restart(
             f"{p}-kube-proxy-restart", t, "kube-proxy", [r.sha256(kp_conf_text), r.sha256(kp_text), version_stamp(s, "kube-proxy"), certs_hash],
             parent=self, health="curl -fs http://127.0.0.1:10256/healthz", depends_on=[kp_conf, kp_unit, certs, cp.api_server_ready],

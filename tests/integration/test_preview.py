@@ -20,7 +20,7 @@ KEY = (ROOT / "tests" / "unit" / "fixtures" / "test_key").read_text()
 SECRETS = {"dev": {"sshPrivateKey": KEY}, "prod": {"sshPrivateKey": KEY, "registryPassword": "throwaway-registry-password"}}
 
 # Per host: scripts bundle, hosts file, prereqs, binaries, and each service's file(s), unit and restart.
-COMMANDS_PER_WORKER = 22
+COMMANDS_PER_WORKER = 23
 COMMANDS_CONTROL_PLANE = 26  # 20 control-plane steps + the registry: config, unit, restart, trust, 2 image pushes
 
 
