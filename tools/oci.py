@@ -21,9 +21,10 @@ import os
 import stat
 import tarfile
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -213,7 +214,9 @@ def _iter_layout(layout: Path) -> Iterator[Path]:
     yield from sorted((layout / "blobs" / "sha256").iterdir())
 
 
-def write_oci_archive(path: Path | str, layers: list[list[Entry]], config: dict, ref_name: str, *, compresslevel: int = 6, annotations: dict[str, str] | None = None) -> str:
+def write_oci_archive(
+    path: Path | str, layers: list[list[Entry]], config: dict, ref_name: str, *, compresslevel: int = 6, annotations: dict[str, str] | None = None
+) -> str:
     """Writes the image as an OCI archive at `path` (via a temp file and a rename).
 
     `config` is the image configuration (architecture, os, config: {Entrypoint, User, ...});

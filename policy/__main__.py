@@ -1,0 +1,15 @@
+"""vm-platform-policies: assembles the rule modules into one policy pack (no logic here).
+
+Run it with a stack's settings:
+    pulumi preview -s dev --policy-pack policy --policy-pack-config policy/config/dev.json
+"""
+
+from pulumi_policy import PolicyPack
+
+from rules import ALL_RULES
+
+PolicyPack(
+    name="vm-platform-policies",
+    policies=[rule.policy() for rule in ALL_RULES],
+    description="Host bootstrap, workload, service and stack rules for the vm-platform project (Kubernetes on plain VMs over SSH).",
+)

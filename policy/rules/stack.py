@@ -1,0 +1,102 @@
+"""Stack-wide graph rules: relations between resources that no single resource shows.
+
+pdb-for-replicated-workloads: every replicated Deployment/StatefulSet has a PodDisruptionBudget
+in its namespace that selects its pods and still allows a voluntary disruption (otherwise a
+node drain blocks forever: maintenance.nodes relies on drains finishing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .common import HIGH, MANDATORY, UNKNOWN, Config, Rule, Workload, describe, get, k8s_kind, number, selector_matches, workload
+from .services import same_namespace
+
+Report = Callable[..., None]
+
+
+def _scaled(value: Any, replicas: int) -> int | None:
+    """An int-or-percent PDB value as a pod count (percentages round up, as the disruption
+    controller does); None when unknown or malformed."""
+    if value is UNKNOWN or value is None:
+        return None
+    if isinstance(value, str) and value.endswith("%"):
+        n = number(value[:-1])
+        return None if n is None else math.ceil(n * replicas / 100)
+    n = number(value)
+    return None if n is None else int(n)
+
+
+def pdb_blocks(pdb_props: Any, replicas: int) -> str | None:
+    """Why the PDB allows no voluntary disruption of `replicas` healthy pods, or None."""
+    min_available, max_unavailable = get(pdb_props, "spec", "minAvailable"), get(pdb_props, "spec", "maxUnavailable")
+    if min_available is UNKNOWN or max_unavailable is UNKNOWN:
+        return None
+    if min_available is None and max_unavailable is None:
+        return "sets neither minAvailable nor maxUnavailable"
+    if min_available is not None:
+        n = _scaled(min_available, replicas)
+        if n is not None and n >= replicas:
+            return f"requires minAvailable {min_available} of {replicas} replicas"
+    if max_unavailable is not None:
+        n = _scaled(max_unavailable, replicas)
+        if n is not None and n <= 0:
+            return f"allows maxUnavailable {max_unavailable}"
+    return None
+
+
+def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
+    """Each replicated workload has a PodDisruptionBudget that allows disruption."""
+    kinds = set(cfg.get("kinds", ["Deployment", "StatefulSet"]))
+    threshold = int(cfg.get("minReplicas", 2))
+    pdbs = [r for r in args.resources if k8s_kind(r.resource_type) == "PodDisruptionBudget"]
+    for r in args.resources:
+        wl: Workload | None = workload(r.resource_type, r.props)
+        if wl is None or wl.kind not in kinds or wl.replicas is UNKNOWN or wl.replicas is None or wl.replicas < threshold:
+            continue
+        who = describe(r.resource_type, r.name, r.props)
+        matching, maybe = [], False
+        for pdb in pdbs:
+            ns = get(pdb.props, "metadata", "namespace")
+            if not same_namespace(ns, wl.namespace):
+                continue
+            match = selector_matches(get(pdb.props, "spec", "selector", default={}), wl.pod_labels)
+            if match and ns is not UNKNOWN and wl.namespace is not UNKNOWN:
+                matching.append(pdb)
+            elif match is not False:
+                maybe = True
+        if not matching and not maybe:
+            report(
+                f"{who}: It runs {wl.replicas} replicas but no PodDisruptionBudget in its namespace selects its pods, so a node drain may evict all of them at once. "
+                "Add a PodDisruptionBudget with the pod labels as selector and minAvailable below the replica count (eureka.minAvailable).",
+                r.urn,
+            )
+        for pdb in matching:
+            why = pdb_blocks(pdb.props, wl.replicas)
+            if why:
+                report(
+                    f"{who}: Its PodDisruptionBudget {describe(pdb.resource_type, pdb.name, pdb.props)} {why}, so no pod may ever be evicted and node drains hang. "
+                    f"Set minAvailable below {wl.replicas} (or maxUnavailable to at least 1).",
+                    r.urn,
+                )
+
+
+RULES: list[Rule] = [
+    Rule(
+        "pdb-for-replicated-workloads",
+        "Every replicated Deployment/StatefulSet has a PodDisruptionBudget in its namespace that selects its pods and allows a disruption (minAvailable < replicas or maxUnavailable > 0).",
+        HIGH, MANDATORY,
+        "Add a policy/v1 PodDisruptionBudget with selector = the pod labels and minAvailable < replicas (eureka.minAvailable < eureka.replicas) or maxUnavailable >= 1.",
+        validate_pdbs,
+        settings={
+            "minReplicas": {"type": "integer", "minimum": 1, "default": 2, "description": "Workloads with at least this many replicas need a PDB."},
+            "kinds": {"type": "array", "items": {"type": "string"}, "default": ["Deployment", "StatefulSet"], "description": "Workload kinds that need a PDB."},
+        },
+        stack=True,
+        tags=("kubernetes", "reliability"),
+    ),
+]
+
+__all__ = ["RULES", "pdb_blocks"]
