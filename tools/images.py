@@ -374,13 +374,17 @@ def verify(pause: Path, eureka: Path) -> None:
             progress(f"  {started[0].strip()[-160:]}")
 
 
+def ensure() -> list[Path]:
+    """Build (or take from the cache) every image the stacks load into their registries."""
+    return [build_pause(), build_eureka()]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--verify", action="store_true", help="skopeo inspect both archives and run the Eureka image")
     args = ap.parse_args()
     try:
-        pause = build_pause()
-        eureka = build_eureka()
+        pause, eureka = ensure()
         for a in (pause, eureka):
             progress(f"{a.name}: {a.stat().st_size / 1e6:.1f} MB")
         if args.verify:
