@@ -111,7 +111,7 @@ class ImageRegistry(pulumi.ComponentResource):
             stdin = self.credentials.apply(lambda c: f"{c[0]}\n{c[1]}\n") if self.credentials is not None else None
             push = r.step(
                 f"{p}-push-{safe}", t, "push-image.sh", parent=self, env=env, stdin=stdin, secret=reg.auth,
-                triggers=[r.file_sha256(archive) if os.path.exists(archive) else archive], depends_on=[copy, self.service, client_certs],
+                triggers=[r.oci_archive_digest(archive)], depends_on=[copy, self.service, client_certs],
             )  # fmt: skip
             self.images[img.name] = push.stdout
             self.images_pushed.append(push)

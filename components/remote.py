@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import os
 import shlex
 import string
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -48,11 +51,42 @@ def sha256(text: str | bytes) -> str:
 
 @functools.cache
 def file_sha256(path: str) -> str:
+    """sha256 of a (large) local file, remembered across runs by (path, size, mtime).
+
+    The local stack hashes ~500 MB of binaries; re-hashing them on every preview would cost
+    about a second, so the digest is kept in a small cache file beside the other caches."""
+    st = os.stat(path)
+    key = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = Path(os.environ.get("VMP_CACHE", Path.home() / ".cache" / "vm-platform")) / "sha256-cache.json"
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+    cache[key] = h.hexdigest()
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_file)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return cache[key]
+
+
+def oci_archive_digest(path: str) -> str:
+    """The manifest digest an OCI archive's index.json names: its identity, without hashing it."""
+    with tarfile.open(path) as tar:
+        member = tar.extractfile("index.json")
+        if member is None:
+            raise ValueError(f"{path}: no index.json (not an OCI archive)")
+        index = json.load(member)
+    return index["manifests"][0]["digest"]
 
 
 def shell_env(env: Mapping[str, object]) -> str:

@@ -43,7 +43,7 @@ from pulumi_policy.proxy import (
 __all__ = [
     "ADVISORY", "MANDATORY", "DISABLED", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN", "Config", "Rule", "Workload",
     "Validator", "WORKLOAD_KINDS", "containers", "describe", "get", "is_known", "is_secret", "k8s_kind", "k8s_api", "labels_match",
-    "number", "pairs", "ref", "selector_matches", "seq", "text", "workload",
+    "number", "pairs", "ref", "selector_matches", "seq", "show", "text", "workload",
 ]  # fmt: skip
 
 ADVISORY, MANDATORY, DISABLED = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY, EnforcementLevel.DISABLED
@@ -179,6 +179,13 @@ def number(value: Any) -> float | None:
     if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
         return float(value)
     return None
+
+
+def show(value: Any) -> str:
+    """A value for a message: 2.0 -> '2' (the engine sends every number as a float), strings quoted."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def is_secret(obj: Any, *path: str | int) -> bool:

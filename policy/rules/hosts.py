@@ -149,18 +149,35 @@ def validate_secret_logging(args: Any, report: Report, cfg: Config) -> None:
 # ---------------------------------------------------------------------------------------------
 # Insecure component flags (systemd units arrive on stdin; commands may run binaries directly)
 
-_SHELL_BREAK = {";", "&&", "||", "|", "&"}
+_SHELL_BREAK = {";", "&&", "||", "|", "&", "then", "do"}
+_PREFIX_WORDS = {"exec", "sudo", "nohup", "env", "command"}
+_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def _program(token: str) -> str:
+    """The program a command-position token runs: ExecStart=-/usr/bin/x -> x."""
+    token = re.sub(r"^ExecStart(Pre|Post)?=[-@:+!]*", "", token.strip("'\""))
+    return token.rsplit("/", 1)[-1]
 
 
 def invocations(script: str, binary: str) -> Iterator[dict[str, str]]:
-    """The --flags of each invocation of `binary` in a shell script or systemd unit
-    (line continuations joined; --flag=value and --flag value both understood)."""
+    """The --flags of each invocation of `binary` in a shell script or systemd unit: the binary
+    in command position (after env assignments, exec/sudo, or ExecStart=), line continuations
+    joined, --flag=value and --flag value both understood."""
     joined = re.sub(r"\\\r?\n", " ", script)
     for line in joined.splitlines():
         tokens = line.split()
+        command_position = True
         for i, token in enumerate(tokens):
-            if re.split(r"[/=]", token.strip("'\""))[-1] != binary:
+            if token in _SHELL_BREAK:
+                command_position = True
                 continue
+            if not command_position:
+                continue
+            if _program(token) != binary:
+                command_position = bool(_ENV_ASSIGNMENT.match(token) and not token.startswith("ExecStart")) or token in _PREFIX_WORDS
+                continue
+            command_position = False
             flags: dict[str, str] = {}
             j = i + 1
             while j < len(tokens) and tokens[j] not in _SHELL_BREAK:

@@ -26,6 +26,7 @@ from .common import (
     pairs,
     ref,
     seq,
+    show,
     workload,
 )
 from .workloads import declared_ports
@@ -160,7 +161,7 @@ def validate_service_target_ports(args: Any, report: Report, cfg: Config) -> Non
                 continue
             kinds = ", ".join(sorted({f"{wl.kind} {get(wl.props, 'metadata', 'name')}" for wl in sure}))
             report(
-                f"{describe(svc.resource_type, svc.name, svc.props)}: Its port {get(port, 'name') or get(port, 'port')} targets {target!r}, which no container of the selected pods "
+                f"{describe(svc.resource_type, svc.name, svc.props)}: Its port {show(get(port, 'name') or get(port, 'port'))} targets {show(target)}, which no container of the selected pods "
                 f"({kinds}) declares, so traffic goes nowhere. Set targetPort to a declared containerPort or port name (e.g. http).",
                 svc.urn,
             )

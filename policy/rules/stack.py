@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .common import HIGH, MANDATORY, UNKNOWN, Config, Rule, Workload, describe, get, k8s_kind, number, selector_matches, workload
+from .common import HIGH, MANDATORY, UNKNOWN, Config, Rule, Workload, describe, get, k8s_kind, number, selector_matches, show, workload
 from .services import same_namespace
 
 Report = Callable[..., None]
@@ -39,11 +39,11 @@ def pdb_blocks(pdb_props: Any, replicas: int) -> str | None:
     if min_available is not None:
         n = _scaled(min_available, replicas)
         if n is not None and n >= replicas:
-            return f"requires minAvailable {min_available} of {replicas} replicas"
+            return f"requires minAvailable {show(min_available)} of {replicas} replicas"
     if max_unavailable is not None:
         n = _scaled(max_unavailable, replicas)
         if n is not None and n <= 0:
-            return f"allows maxUnavailable {max_unavailable}"
+            return f"allows maxUnavailable {show(max_unavailable)}"
     return None
 
 
@@ -77,7 +77,7 @@ def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
             why = pdb_blocks(pdb.props, wl.replicas)
             if why:
                 report(
-                    f"{who}: Its PodDisruptionBudget {describe(pdb.resource_type, pdb.name, pdb.props)} {why}, so no pod may ever be evicted and node drains hang. "
+                    f"{who}: Its disruption budget, {describe(pdb.resource_type, pdb.name, pdb.props)}, {why}, so no pod may ever be evicted and node drains hang. "
                     f"Set minAvailable below {wl.replicas} (or maxUnavailable to at least 1).",
                     r.urn,
                 )

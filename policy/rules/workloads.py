@@ -32,6 +32,7 @@ from .common import (
     ref,
     selector_matches,
     seq,
+    show,
     workload,
 )
 
@@ -70,10 +71,6 @@ def _sc(container: Any, pod_spec: Any, key: str) -> Any:
     """A security-context field with the container's value overriding the pod's."""
     value = get(container, "securityContext", key)
     return get(pod_spec, "securityContext", key) if value is None else value
-
-
-def _fmt(n: float | int) -> str:
-    return str(int(n)) if float(n).is_integer() else str(n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,8 +285,11 @@ def declared_ports(c: Any) -> tuple[set[str], set[int]] | None:
     ports = seq(c, "ports")
     if ports is UNKNOWN or UNKNOWN in ports:
         return None
-    names = {p for p in (get(x, "name") for x in ports) if isinstance(p, str)}
-    numbers = {int(n) for n in (number(get(x, "containerPort")) for x in ports) if n is not None}
+    raw_names, raw_numbers = [get(x, "name") for x in ports], [get(x, "containerPort") for x in ports]
+    if UNKNOWN in raw_names or UNKNOWN in raw_numbers:
+        return None
+    names = {p for p in raw_names if isinstance(p, str)}
+    numbers = {int(n) for n in map(number, raw_numbers) if n is not None}
     return names, numbers
 
 
@@ -304,7 +304,7 @@ def check_probe_ports(wl: Workload, cfg: Config) -> Iterator[str]:
             n = number(port)
             ok = (int(n) in numbers) if n is not None else (port in names)
             if not ok:
-                yield f'{label.capitalize()} has a {probe} on port {port!r}, which the container does not declare. Declare it in ports[] (e.g. name: http) or point the probe at a declared port.'
+                yield f'{label.capitalize()} has a {probe} on port {show(port)}, which the container does not declare. Declare it in ports[] (e.g. name: http) or point the probe at a declared port.'
 
 
 _SECRET_NAME = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential)"

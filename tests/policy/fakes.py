@@ -177,8 +177,8 @@ def deployment(name: str = "eurekaserver", replicas: int = 2, namespace: str = "
                             "imagePullPolicy": "IfNotPresent",
                             "ports": [{"name": "http", "containerPort": 8761.0, "protocol": "TCP"}],
                             "env": [{"name": "SERVER_PORT", "value": "8761"}],
-                            "readinessProbe": dict(probe),
-                            "livenessProbe": dict(probe),
+                            "readinessProbe": copy.deepcopy(probe),
+                            "livenessProbe": copy.deepcopy(probe),
                             "resources": {"requests": {"cpu": "250m", "memory": "384Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,

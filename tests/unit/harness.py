@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
+import tempfile
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -110,15 +112,24 @@ class RecordingMocks(Mocks):
         return {n: r for n, r in self.resources.items() if r.type == "command:remote:Command"}
 
 
+@functools.cache
+def tiny_oci_archive() -> str:
+    """A small real OCI archive (the program reads its manifest digest), made once per run."""
+    from tools import oci
+
+    path = Path(tempfile.mkdtemp(prefix="vmp-unit-")) / "tiny.oci.tar"
+    oci.write_oci_archive(path, [[oci.file("hello", data=b"hello\n")]], {"architecture": "amd64", "os": "linux", "config": {}}, "1.0.0")
+    return str(path)
+
+
 def base_config() -> dict[str, Any]:
     """The dev stack's config plus a throwaway key: the starting point every test varies."""
     import yaml
 
     with open(ROOT / "Pulumi.dev.yaml") as f:
         cfg = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(f)["config"].items()}
-    # Archives are not read under mocks: point them at a file that exists.
     for img in cfg["registry"]["images"]:
-        img["archive"] = str(ROOT / "Pulumi.yaml")
+        img["archive"] = tiny_oci_archive()
     cfg["sshPrivateKey"] = TEST_KEY
     return cfg
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.settings import ConfigError, Secret, parse_settings
-from tests.unit.harness import ROOT, TEST_KEY
+from tests.unit.harness import ROOT, TEST_KEY, tiny_oci_archive
 
 
 def stack_raw(stack: str) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def stack_raw(stack: str) -> dict[str, Any]:
         raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(f)["config"].items()}
     raw["sshPrivateKey"] = Secret(TEST_KEY)
     for img in raw["registry"]["images"]:
-        img["archive"] = str(ROOT / "Pulumi.yaml")  # an existing file: archives are only hashed
+        img["archive"] = tiny_oci_archive()
     if raw.get("registry", {}).get("auth"):
         raw["registryPassword"] = Secret("s3cret-for-tests")
     return raw

@@ -1,0 +1,42 @@
+"""Stack-wide graph rules: PodDisruptionBudgets for replicated workloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.policy.cases import Case, assert_case, case
+from tests.policy.fakes import DEPLOYMENT, PDB, UNKNOWN, deployment, edit, pdb, stack
+
+RULE = "pdb-for-replicated-workloads"
+
+
+def with_pdb(p: dict | None, replicas: int = 2) -> list:
+    rows = [r for r in stack(replicas=replicas) if r[0] != PDB]
+    return rows + ([(PDB, "eureka-app-pdb", p)] if p is not None else [])
+
+
+CASES: list[Case] = [
+    case("pdb-ok", RULE, "stack", stack()),
+    case("pdb-missing", RULE, "stack", with_pdb(None), "no PodDisruptionBudget in its namespace selects its pods"),
+    case("pdb-min-equals-replicas", RULE, "stack", with_pdb(pdb(minAvailable=2.0)), "requires minAvailable 2 of 2 replicas"),
+    case("pdb-min-100-percent", RULE, "stack", with_pdb(pdb(minAvailable="100%")), "requires minAvailable '100%' of 2"),
+    case("pdb-min-50-percent", RULE, "stack", with_pdb(pdb(minAvailable="50%"))),
+    case("pdb-max-unavailable-zero", RULE, "stack", with_pdb(pdb(maxUnavailable=0.0)), "allows maxUnavailable 0"),
+    case("pdb-max-unavailable-one", RULE, "stack", with_pdb(pdb(maxUnavailable=1.0))),
+    case("pdb-neither", RULE, "stack", with_pdb(edit(pdb(), **{"spec.minAvailable": None}) | {"spec": {"selector": {"matchLabels": {"app": "eurekaserver"}}}}), "sets neither"),
+    case("pdb-other-selector", RULE, "stack", with_pdb(edit(pdb(), **{"spec.selector.matchLabels.app": "other"})), "no PodDisruptionBudget"),
+    case("pdb-other-namespace", RULE, "stack", with_pdb(pdb(namespace="services")), "no PodDisruptionBudget"),
+    case("pdb-prod-shape", RULE, "stack", with_pdb(pdb(minAvailable=3.0), replicas=5)),
+    case("pdb-single-replica", RULE, "stack", with_pdb(None, replicas=1)),
+    case("pdb-threshold", RULE, "stack", with_pdb(None), config={"minReplicas": 3.0}),
+    case("pdb-kinds", RULE, "stack", with_pdb(None), config={"kinds": ["StatefulSet"]}),
+    case("pdb-ignore-daemonset", RULE, "stack", [("kubernetes:apps/v1:DaemonSet", "ds", deployment())]),
+    case("pdb-unknown-replicas", RULE, "stack", [(DEPLOYMENT, "d", edit(deployment(), **{"spec.replicas": UNKNOWN}))]),
+    case("pdb-unknown-min", RULE, "stack", with_pdb(pdb(minAvailable=UNKNOWN))),
+    case("pdb-unknown-namespace", RULE, "stack", with_pdb(pdb(namespace=UNKNOWN, minAvailable=1.0))),
+]
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_rule(c: Case) -> None:
+    assert_case(c)
