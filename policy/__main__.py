@@ -5,7 +5,6 @@ Run it with a stack's settings:
 """
 
 from pulumi_policy import PolicyPack
-
 from rules import ALL_RULES
 
 PolicyPack(

@@ -29,9 +29,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from .common import ROOT, ToolError, cache_dir, pins, progress, run, write_if_changed
 
@@ -53,7 +54,7 @@ BASE_PACKAGES = [
 ]  # fmt: skip
 IMAGE_PACKAGES = sorted(set(BASE_PACKAGES + HOST_PACKAGES["controlPlane"] + HOST_PACKAGES["worker"]))
 # Bump when the image post-processing below changes, so a new image is built.
-IMAGE_REVISION = "1"
+IMAGE_REVISION = "2"
 # Units the packages enable. docker-registry would hold :5000 with Debian's config, and the
 # bootstrap runs the registry as its own unit (vm-platform-registry): masked. containerd is
 # only disabled: the bootstrap writes its config, then `systemctl enable` + `restart`s it,
@@ -461,7 +462,10 @@ def configure_host(h: LabHost, pubkey: str, changes: list[str]) -> None:
     """Identity, access and lab plumbing, written through the overlay (so into the upper dir)."""
     root = h.merged
     _write(root / "etc/hostname", f"{h.name}\n", 0o644, changes, f"{h.id}: hostname")
-    _write(root / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{h.address}\t{h.name}\n", 0o644, changes, f"{h.id}: /etc/hosts")
+    _write(
+        root / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{h.address}\t{h.name}\n", 0o644, changes, f"{h.id}: /etc/hosts"
+    )
+    _write(root / "etc/resolv.conf", "# lab host: no DNS server; the nodes' names are in /etc/hosts\n", 0o644, changes, f"{h.id}: resolv.conf")
     mid = root / "etc/machine-id"
     if not mid.is_file() or not mid.read_text().strip():
         _write(mid, uuid.uuid4().hex + "\n", 0o444, changes, f"{h.id}: machine-id")
@@ -471,7 +475,7 @@ def configure_host(h: LabHost, pubkey: str, changes: list[str]) -> None:
         dbus_id.symlink_to("/etc/machine-id")
         changes.append(f"{h.id}: dbus machine-id")
     if not (root / "etc/ssh/ssh_host_ed25519_key").exists():
-        run(["ssh-keygen", "-A", "-f", str(root)])  # every default type, into <root>/etc/ssh
+        _out(["ssh-keygen", "-A", "-f", str(root)])  # every default type, into <root>/etc/ssh
         changes.append(f"{h.id}: SSH host keys")
     (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
     os.chmod(root / "root/.ssh", 0o700)
@@ -606,6 +610,7 @@ def remove_host_cgroups(h: LabHost) -> None:
             pids = _cgroup_tree_procs(d)
             if not pids:
                 break
+            progress(f"{h.id}: killing {len(pids)} process(es) left in {d}")
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -640,6 +645,7 @@ def nspawn_command(h: LabHost) -> list[str]:
         "--system-call-filter=@keyring",  # runc joins a session keyring per container
         f"--bind={h.dir / 'containerd'}:/var/lib/containerd",  # overlayfs cannot be an upperdir on overlayfs
         "--bind-ro=/dev/kmsg",  # the kubelet's OOM watcher reads the kernel log
+        "--resolv-conf=off",  # not this machine's resolver (unreachable from the lab network anyway)
         "--console=read-only", "-b",
     ]  # fmt: skip
 
@@ -673,6 +679,14 @@ def launch(h: LabHost) -> int:
 
 def ssh_cmd(h: LabHost, *cmd: str) -> list[str]:
     return ["ssh", "-i", str(key_path()), "-o", f"UserKnownHostsFile={known_hosts_path()}", *SSH_OPTS, f"root@{h.address}", *cmd]
+
+
+def ssh_command(host: str) -> list[str]:
+    """ssh to a lab host by node name (lab-master) or lab id (master); append the command."""
+    for h in existing_hosts():
+        if host in (h.name, h.id):
+            return ssh_cmd(h)
+    raise ToolError(f"no lab host {host!r} (hosts: {', '.join(h.name for h in existing_hosts()) or 'none'})")
 
 
 def wait_ready(h: LabHost, timeout: float = 120) -> str:
@@ -755,17 +769,33 @@ def binaries_dir() -> Path:
 # Kubelet settings for a node that is an nspawn container on a cgroup-v1 machine without
 # CAP_SYS_RESOURCE. Each value with the reason, rendered as a comment in Pulumi.local.yaml.
 KUBELET_OVERRIDES: list[tuple[str, Any, str]] = [
-    ("failCgroupV1", False, "the machine is cgroup v1; kubelet 1.35+ refuses to start on it otherwise"),
-    ("maxOpenFiles", 20000, "the open-files hard limit here is 20000 and CAP_SYS_RESOURCE is missing"),
-    ("protectKernelDefaults", True, "/proc/sys is read-only inside; tools/lab.py sets the kernel values on the machine"),
+    ("failCgroupV1", False, "cgroup-v1 machine; true (the default from 1.35) exits: 'kubelet is configured to not run on a host using cgroup v1'"),
+    ("maxOpenFiles", 20000, "hard limit here, no CAP_SYS_RESOURCE; more only logs 'Failed to set rlimit on max file handles'"),
+    (
+        "protectKernelDefaults",
+        True,
+        "/proc/sys is read-only inside; false exits: 'open /proc/sys/kernel/panic: read-only file system' (lab.py sets them on the machine)",
+    ),
 ]
+KUBELET_UNCHANGED = "defaults kept (checked in the lab): cgroupsPerQOS, localStorageCapacityIsolation, eviction thresholds, kernelMemcgNotification"
 
 
-def stack_config(workers: int = 1, *, host_keys: dict[str, str] | None = None, backend: str | None = None) -> dict[str, Any]:
-    """The `local` stack's non-secret config (keys without the project prefix), plus
-    `sshPrivateKeyPath`: the lab key the operator stores with `pulumi config set --secret`.
+def stack_config(workers: int | None = None, *, host_keys: dict[str, str] | None = None, backend: str | None = None) -> tuple[dict[str, Any], str]:
+    """(config, key path): the `local` stack's non-secret config as Pulumi.local.yaml holds it
+    (`vm-platform:`-prefixed keys), and the lab's private key, which the operator stores as the
+    secret sshPrivateKey. tests/e2e/conftest.py uses both.
 
-    host_keys (lab host name -> 'ssh-ed25519 AAAA...') and backend default to the running lab's."""
+    workers defaults to the lab's current worker count; host_keys (node name -> 'ssh-ed25519
+    AAAA...') and backend default to the running lab's (pass them to build a config without one)."""
+    values = _stack_values(workers if workers is not None else _current_workers(), host_keys, backend)
+    return {f"vm-platform:{k}": v for k, v in values.items()}, str(key_path())
+
+
+def _current_workers() -> int:
+    return max(1, sum(1 for h in existing_hosts() if h.id != "master"))
+
+
+def _stack_values(workers: int, host_keys: dict[str, str] | None, backend: str | None) -> dict[str, Any]:
     hosts = lab_hosts(workers)
     if host_keys is None:
         host_keys = {}
@@ -790,12 +820,22 @@ def stack_config(workers: int = 1, *, host_keys: dict[str, str] | None = None, b
         "controlPlane": host(hosts[0]),
         "workers": [host(h) for h in hosts[1:]],
         "network": {
-            "hostCidr": str(NETWORK), "podCidr": "10.244.0.0/16", "podSubnetLength": 24, "backend": backend,
-            "serviceCidr": "10.96.0.0/16", "clusterDns": "10.96.0.10", "clusterDomain": "cluster.local", "loadBalancer": "none",
+            "hostCidr": str(NETWORK),
+            "podCidr": "10.244.0.0/16",
+            "podSubnetLength": 24,
+            "backend": backend,
+            "serviceCidr": "10.96.0.0/16",
+            "clusterDns": "10.96.0.10",
+            "clusterDomain": "cluster.local",
+            "loadBalancer": "none",
         },  # fmt: skip
         "binaries": {"source": "local", "localDir": str(binaries_dir()), "etcdVersion": pins()["lab"]["etcd"], "flannelVersion": pins()["lab"]["flannel"]},
         "registry": {
-            "port": 5000, "tls": True, "auth": False, "storageDir": "/var/lib/registry", "binary": "/usr/bin/docker-registry",
+            "port": 5000,
+            "tls": True,
+            "auth": False,
+            "storageDir": "/var/lib/registry",
+            "binary": "/usr/bin/docker-registry",
             "images": [
                 {"name": "pause:3.10", "archive": f"{images}/pause-3.10.oci.tar"},
                 {"name": "eureka-server:1.0.0", "archive": f"{images}/eureka-server-1.0.0.oci.tar"},
@@ -805,13 +845,20 @@ def stack_config(workers: int = 1, *, host_keys: dict[str, str] | None = None, b
         "runtime": {"cgroupDriver": "cgroupfs", "restrictOomScoreAdj": True, "cniBinDir": "/usr/lib/cni", "snapshotter": "overlayfs", "maxOpenFiles": 20000},
         "kubelet": {k: v for k, v, _ in KUBELET_OVERRIDES},
         "eureka": {
-            "namespace": "platform", "image": "eureka-server:1.0.0", "replicas": 2, "serviceType": "NodePort",
-            "servicePort": 80, "containerPort": 8761, "hostPort": 0, "maxSurge": "1", "maxUnavailable": "0", "minAvailable": 1,
+            "namespace": "platform",
+            "image": "eureka-server:1.0.0",
+            "replicas": 2,
+            "serviceType": "NodePort",
+            "servicePort": 80,
+            "containerPort": 8761,
+            "hostPort": 0,
+            "maxSurge": "1",
+            "maxUnavailable": "0",
+            "minAvailable": 1,
             "resources": {"requests": {"cpu": "250m", "memory": "384Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         },  # fmt: skip
         "maintenance": {"nodes": [], "drain": True},
         "namespaces": ["platform"],
-        "sshPrivateKeyPath": str(key_path()),
     }
 
 
@@ -836,7 +883,12 @@ def _emit(key: str, v: Any, indent: int, comments: dict[str, str], path: str) ->
     if isinstance(v, dict):
         if not v:
             return [f"{pad}{key}: {{}}{note}"]
-        if all(not isinstance(x, (dict, list)) for x in v.values()) and len(v) <= 3 and path not in comments and not any(f"{path}.{k}" in comments for k in v):
+        if (
+            all(not isinstance(x, (dict, list)) and len(_scalar(x)) <= 24 for x in v.values())
+            and len(v) <= 3
+            and path not in comments
+            and not any(f"{path}.{k}" in comments for k in v)
+        ):
             return [f"{pad}{key}: {{{', '.join(f'{k}: {_scalar(x)}' for k, x in v.items())}}}"]
         lines = [f"{pad}{key}:{note}"]
         for k, x in v.items():
@@ -853,25 +905,30 @@ def _emit(key: str, v: Any, indent: int, comments: dict[str, str], path: str) ->
     return [f"{pad}{key}: {_scalar(v)}{note}"]
 
 
-def render_stack_yaml(cfg: dict[str, Any]) -> str:
+def render_stack_yaml(cfg: dict[str, Any], key: str) -> str:
     comments = {f"kubelet.{k}": why for k, _, why in KUBELET_OVERRIDES}
-    comments["network.backend"] = "per tools/lab.py's check: vxlan devices work inside a network namespace" if cfg["network"]["backend"] == "vxlan" else "vxlan devices cannot be made inside a network namespace here"
+    comments["network.backend"] = (
+        "per tools/lab.py's check: vxlan devices work inside a network namespace"
+        if cfg["network"]["backend"] == "vxlan"
+        else "vxlan devices cannot be made inside a network namespace here"
+    )
+    comments["kubelet"] = KUBELET_UNCHANGED
     comments["network.loadBalancer"] = "nothing announces LoadBalancer addresses in the lab"
     comments["runtime.restrictOomScoreAdj"] = "no CAP_SYS_RESOURCE: pod sandboxes cannot lower oom_score_adj"
     comments["runtime.cgroupDriver"] = "the kubelet manages /kubepods directly on the host's own cgroup-v1 subtree"
     comments["eureka.serviceType"] = "no load balancer in the lab; reach it on a node port"
-    body = [ln for k, v in cfg.items() if k != "sshPrivateKeyPath" for ln in _emit(f"vm-platform:{k}", v, 2, comments, k)]
+    body = [ln for k, v in cfg.items() for ln in _emit(f"vm-platform:{k}", v, 2, comments, k)]
     header = [
         "# local: the lab on this machine (tools/lab.py): nspawn hosts on the bridge " + BRIDGE + " (" + str(NETWORK) + ").",
         "# Written by `python3 -m tools.lab up` (re-run it after `lab down`: host keys change); not committed.",
-        f"# Secret, set once per lab key: pulumi config set --secret sshPrivateKey < {cfg['sshPrivateKeyPath']}",
+        f"# Secret, set once per lab key: pulumi config set --secret sshPrivateKey < {key}",
         "config:",
     ]
     return "\n".join(header + body) + "\n"
 
 
 def write_stack_file(workers: int, backend: str) -> tuple[Path, bool]:
-    text = render_stack_yaml(stack_config(workers, backend=backend))
+    text = render_stack_yaml(_stack_values(workers, None, backend), str(key_path()))
     path = ROOT / "Pulumi.local.yaml"
     changed = not path.exists() or path.read_text() != text
     write_if_changed(path, text)
@@ -930,7 +987,9 @@ def up(workers: int) -> None:
     if cfg_changed:
         changes.append(f"{path.name}")
     if changes:
-        progress(f"lab up in {time.monotonic() - t0:.1f}s: " + "; ".join(changes))
+        progress(f"lab up in {time.monotonic() - t0:.1f}s; changed:")
+        for line in _group(changes):
+            progress(f"  {line}")
     else:
         progress("lab already up: nothing changed")
     for h in wanted:
@@ -938,6 +997,16 @@ def up(workers: int) -> None:
     print(f"stack config: {path} (binaries: {bins})")
     print("next, once per lab key:")
     print(f"  pulumi config set --stack local --secret sshPrivateKey < {key}")
+
+
+def _group(changes: list[str]) -> list[str]:
+    """'master: hostname', 'master: netns' -> 'master: hostname, netns' (order kept)."""
+    groups: dict[str, list[str]] = {}
+    for c in changes:
+        head, _, rest = c.partition(": ")
+        key, item = (head, rest) if rest and " " not in head else ("lab", c)
+        groups.setdefault(key, []).append(item)
+    return [f"{k}: {', '.join(v)}" for k, v in groups.items()]
 
 
 def _ensure_binaries() -> Path:
@@ -948,6 +1017,8 @@ def _ensure_binaries() -> Path:
 
 def host_down(h: LabHost) -> None:
     stop(h)
+    # nspawn's mount-propagation dir: it declines to remove it when /run is a disk file system.
+    _remove_tree(Path("/run/systemd/nspawn/propagate") / h.name)
     remove_host_cgroups(h)
     _unmount_under(h.dir)
     if _link_exists(h.veth):
@@ -978,7 +1049,9 @@ def down() -> None:
 
 def status() -> int:
     hosts = existing_hosts()
-    print(f"bridge {BRIDGE}: {'present' if _link_exists(BRIDGE) else 'absent'}; image {rootfs_path().name}: {'built' if rootfs_path().is_dir() else 'not built'}")
+    print(
+        f"bridge {BRIDGE}: {'present' if _link_exists(BRIDGE) else 'absent'}; image {rootfs_path().name}: {'built' if rootfs_path().is_dir() else 'not built'}"
+    )
     if not hosts:
         print("no lab hosts")
         return 1
@@ -996,8 +1069,10 @@ def status() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.lab", description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=("up", "down", "status"))
-    ap.add_argument("--workers", type=int, default=1, help="number of worker hosts (up; default 1)")
+    ap.add_argument("--workers", type=int, default=None, help="number of worker hosts (up; default: as many as are up now, else 1)")
     a = ap.parse_args(argv)
+    if a.workers is None:
+        a.workers = _current_workers()
     if a.workers < 1 or a.workers > 20:
         ap.error("--workers must be 1..20")
     try:

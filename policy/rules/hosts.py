@@ -85,7 +85,9 @@ def validate_key_auth(args: Any, report: Report, cfg: Config) -> None:
     for path, conn in _connections(args.props):
         password, key, agent = get(conn, "password"), get(conn, "privateKey"), get(conn, "agentSocketPath")
         if password is not UNKNOWN and (password or is_secret(conn, "password")):
-            report(f"{host_ref(args)}: {path} logs in with a password. Remove {path}.password and use {path}.privateKey (a key stored as secret config, sshPrivateKey).")
+            report(
+                f"{host_ref(args)}: {path} logs in with a password. Remove {path}.password and use {path}.privateKey (a key stored as secret config, sshPrivateKey)."
+            )
         if key is UNKNOWN or key or (agent and cfg.get("allowAgent", True)):
             continue
         report(f"{host_ref(args)}: {path} sets no privateKey, so it has no key to log in with. Set {path}.privateKey from secret config (sshPrivateKey).")
@@ -100,7 +102,7 @@ SECRET_CONTENT_PATTERNS = [
     r"client-key-data:\s*[A-Za-z0-9+/=]{16,}",
     r"\btoken:\s*[A-Za-z0-9._-]{16,}",
     r"(?i)\bpassword\s*[=:]\s*\"[^\"$\s]+\"",
-    r"\"auths\"\s*:",
+    r"\"auth\"\s*:\s*\"[A-Za-z0-9+/=]{8,}\"",
 ]
 # A kubeconfig *path* handed to a tool (KUBECONFIG=..., --kubeconfig=...) carries no secret itself.
 _KUBECONFIG_PATH = re.compile(r"KUBECONFIG=\S+|--kubeconfig(=|\s+)\S+")
@@ -118,7 +120,9 @@ def secret_reasons(args: Any, cfg: Config) -> list[str]:
             reasons.append(f"{path}.password is set")
     for key, value in _texts(props, ("create", "update")):
         cleaned = _KUBECONFIG_PATH.sub(" ", value)
-        hits = sorted({m.group(0).lower() for p in cfg.get("secretCommandPatterns", SECRET_COMMAND_PATTERNS) for m in [re.search(p, cleaned, re.IGNORECASE)] if m})
+        hits = sorted(
+            {m.group(0).lower() for p in cfg.get("secretCommandPatterns", SECRET_COMMAND_PATTERNS) for m in [re.search(p, cleaned, re.IGNORECASE)] if m}
+        )
         if hits:
             reasons.append(f"its {key} text mentions {', '.join(hits)}")
     stdin = text(props, "stdin")
@@ -151,7 +155,7 @@ def validate_secret_logging(args: Any, report: Report, cfg: Config) -> None:
 
 _SHELL_BREAK = {";", "&&", "||", "|", "&", "then", "do"}
 _PREFIX_WORDS = {"exec", "sudo", "nohup", "env", "command"}
-_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_ENV_ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")  # shell style; systemd keys (Description=) are CamelCase
 
 
 def _program(token: str) -> str:
@@ -174,8 +178,10 @@ def invocations(script: str, binary: str) -> Iterator[dict[str, str]]:
                 continue
             if not command_position:
                 continue
+            if _ENV_ASSIGNMENT.match(token) or token in _PREFIX_WORDS:
+                continue  # VAR=value prefixes and exec/sudo keep the command position
             if _program(token) != binary:
-                command_position = bool(_ENV_ASSIGNMENT.match(token) and not token.startswith("ExecStart")) or token in _PREFIX_WORDS
+                command_position = False
                 continue
             command_position = False
             flags: dict[str, str] = {}
@@ -344,7 +350,8 @@ RULES: list[Rule] = [
     Rule(
         "ssh-host-key-pinned",
         "SSH connections pin the host's public key (connection.hostKey).",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Set connection.hostKey (controlPlane.hostKey / workers[].hostKey in the stack config) to `ssh-keyscan -t ed25519 <address>` output.",
         validate_host_key,
         settings={
@@ -360,7 +367,8 @@ RULES: list[Rule] = [
     Rule(
         "ssh-key-auth",
         "SSH connections log in with a private key, never a password.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Remove connection.password; set connection.privateKey from secret config (pulumi config set --secret sshPrivateKey < key).",
         validate_key_auth,
         settings={"allowAgent": {"type": "boolean", "default": True, "description": "Accept agentSocketPath instead of privateKey."}},
@@ -369,19 +377,31 @@ RULES: list[Rule] = [
     Rule(
         "secret-commands-no-logging",
         'Commands that carry secrets (secret stdin, passwords, htpasswd, kubeconfigs, key material) have logging "none".',
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         'Create the command with logging=remote.Logging.NONE and additional_secret_outputs=["stdout", "stderr"]; pass secrets on stdin, never in the command text.',
         validate_secret_logging,
         settings={
-            "secretCommandPatterns": {"type": "array", "items": {"type": "string"}, "default": SECRET_COMMAND_PATTERNS, "description": "Regexes (case-insensitive) for command text that handles secrets."},
-            "secretContentPatterns": {"type": "array", "items": {"type": "string"}, "default": SECRET_CONTENT_PATTERNS, "description": "Regexes for stdin content that is a secret."},
+            "secretCommandPatterns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": SECRET_COMMAND_PATTERNS,
+                "description": "Regexes (case-insensitive) for command text that handles secrets.",
+            },
+            "secretContentPatterns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": SECRET_CONTENT_PATTERNS,
+                "description": "Regexes for stdin content that is a secret.",
+            },
         },
         tags=_TAGS,
     ),
     Rule(
         "apiserver-insecure-flags",
         "kube-apiserver runs with --anonymous-auth=false, no AlwaysAllow authorization, no insecure port or bind address, and not --allow-privileged=true.",
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         "Fix the flags in components/templates/kube-apiserver.service: --anonymous-auth=false --authorization-mode=Node,RBAC, no --insecure-port/--insecure-bind-address.",
         validate_apiserver_flags,
         settings={"allowPrivileged": {"type": "boolean", "default": False, "description": "Accept --allow-privileged=true."}},
@@ -390,7 +410,8 @@ RULES: list[Rule] = [
     Rule(
         "etcd-plaintext-urls",
         "etcd client (and peer) URLs use https on every non-loopback address.",
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         "Use https:// client URLs with --client-cert-auth=true and the etcd CA; keep http only on 127.0.0.1.",
         validate_etcd_urls,
         settings={"includePeerUrls": {"type": "boolean", "default": True, "description": "Also check --listen-peer-urls / --initial-advertise-peer-urls."}},
@@ -399,7 +420,8 @@ RULES: list[Rule] = [
     Rule(
         "kubelet-insecure-config",
         "The kubelet allows no anonymous requests, does not authorize with AlwaysAllow and keeps the read-only port closed.",
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         "In the KubeletConfiguration: authentication.anonymous.enabled: false, authorization.mode: Webhook, readOnlyPort: 0; no --allow-privileged.",
         validate_kubelet,
         tags=_TAGS,
@@ -407,7 +429,8 @@ RULES: list[Rule] = [
     Rule(
         "registry-plain-http",
         "The private registry is served and pulled over https unless the stack allows plain http.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Set registry.tls: true (and registry.allowPlainHttp: false) in the stack config, or allow it for this stack with allowPlainHttpRegistry.",
         validate_plain_http_registry,
         settings={"allowPlainHttpRegistry": {"type": "boolean", "default": False, "description": "This stack may use a plain-http registry (dev only)."}},

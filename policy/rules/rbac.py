@@ -27,7 +27,9 @@ def validate_wildcards(args: Any, report: Report, cfg: Config) -> None:
         for field in cfg.get("fields", ["verbs", "resources"]):
             values = seq(rule, field)
             if values is not UNKNOWN and "*" in values:
-                report(f"{ref(args)}: rules[{i}].{field} contains \"*\", which grants every {field[:-1]} including future ones. List the exact {field} the subject needs.")
+                report(
+                    f'{ref(args)}: rules[{i}].{field} contains "*", which grants every {field[:-1]} including future ones. List the exact {field} the subject needs.'
+                )
 
 
 def validate_cluster_admin(args: Any, report: Report, cfg: Config) -> None:
@@ -36,18 +38,26 @@ def validate_cluster_admin(args: Any, report: Report, cfg: Config) -> None:
         return
     role = get(args.props, "roleRef", "name")
     if get(args.props, "roleRef", "kind") == "ClusterRole" and isinstance(role, str) and role in cfg.get("forbiddenRoles", ["cluster-admin"]):
-        report(f"{ref(args)}: It binds the ClusterRole {role}, which grants full control of the cluster. Bind a Role/ClusterRole with only the permissions the subjects need.")
+        report(
+            f"{ref(args)}: It binds the ClusterRole {role}, which grants full control of the cluster. Bind a Role/ClusterRole with only the permissions the subjects need."
+        )
 
 
 RULES: list[Rule] = [
     Rule(
         "rbac-no-wildcards",
         'Roles and ClusterRoles grant no wildcard ("*") verbs or resources.',
-        HIGH, MANDATORY,
-        "Replace \"*\" with the explicit verbs (get, list, watch...) and resources the subject needs.",
+        HIGH,
+        MANDATORY,
+        'Replace "*" with the explicit verbs (get, list, watch...) and resources the subject needs.',
         validate_wildcards,
         settings={
-            "fields": {"type": "array", "items": {"type": "string"}, "default": ["verbs", "resources"], "description": "Rule fields that must not contain \"*\" (add apiGroups to be stricter)."},
+            "fields": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["verbs", "resources"],
+                "description": 'Rule fields that must not contain "*" (add apiGroups to be stricter).',
+            },
             "exemptRoles": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Role names that may use wildcards."},
         },
         tags=("kubernetes", "rbac"),
@@ -55,10 +65,18 @@ RULES: list[Rule] = [
     Rule(
         "no-cluster-admin-binding",
         "No RoleBinding or ClusterRoleBinding grants cluster-admin.",
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         "Bind a narrowly scoped Role instead; keep cluster-admin to the break-glass admin kubeconfig on the control plane.",
         validate_cluster_admin,
-        settings={"forbiddenRoles": {"type": "array", "items": {"type": "string"}, "default": ["cluster-admin"], "description": "ClusterRoles no binding may reference."}},
+        settings={
+            "forbiddenRoles": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["cluster-admin"],
+                "description": "ClusterRoles no binding may reference.",
+            }
+        },
         tags=("kubernetes", "rbac"),
     ),
 ]

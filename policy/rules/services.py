@@ -17,7 +17,6 @@ from .common import (
     Config,
     Rule,
     Workload,
-    containers,
     describe,
     get,
     k8s_api,
@@ -29,7 +28,7 @@ from .common import (
     show,
     workload,
 )
-from .workloads import declared_ports
+from .workloads import pod_ports
 
 Report = Callable[..., None]
 
@@ -63,13 +62,17 @@ def validate_load_balancer(args: Any, report: Report, cfg: Config) -> None:
     allowed = cfg.get("loadBalancerNamespaces", [])
     ns = get(args.props, "metadata", "namespace")
     if allowed and ns is not UNKNOWN and (ns or "default") not in allowed:
-        report(f"{ref(args)}: It is a LoadBalancer Service in namespace {ns or 'default'}, but this stack exposes load balancers only from {', '.join(allowed)}. Use ClusterIP behind an allowed entry point, or move it.")
+        report(
+            f"{ref(args)}: It is a LoadBalancer Service in namespace {ns or 'default'}, but this stack exposes load balancers only from {', '.join(allowed)}. Use ClusterIP behind an allowed entry point, or move it."
+        )
 
 
 def validate_node_port(args: Any, report: Report, cfg: Config) -> None:
     """NodePort Services only where the stack allows them."""
     if is_service(args.resource_type) and get(args.props, "spec", "type") == "NodePort" and not cfg.get("allowNodePort", False):
-        report(f"{ref(args)}: It is a NodePort Service, which opens a port on every node. Use ClusterIP (or LoadBalancer where available), or allow NodePort for this stack.")
+        report(
+            f"{ref(args)}: It is a NodePort Service, which opens a port on every node. Use ClusterIP (or LoadBalancer where available), or allow NodePort for this stack."
+        )
 
 
 def validate_external_ips(args: Any, report: Report, cfg: Config) -> None:
@@ -80,7 +83,9 @@ def validate_external_ips(args: Any, report: Report, cfg: Config) -> None:
     allowed = set(cfg.get("allowedExternalIPs", []))
     bad = [] if ips is UNKNOWN else [ip for ip in ips if isinstance(ip, str) and ip not in allowed]
     if bad:
-        report(f"{ref(args)}: It sets spec.externalIPs {', '.join(bad)}, which lets it capture traffic to those addresses cluster-wide. Remove externalIPs and use a LoadBalancer or NodePort Service.")
+        report(
+            f"{ref(args)}: It sets spec.externalIPs {', '.join(bad)}, which lets it capture traffic to those addresses cluster-wide. Remove externalIPs and use a LoadBalancer or NodePort Service."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,7 +149,7 @@ def validate_service_target_ports(args: Any, report: Report, cfg: Config) -> Non
         sure, maybe = selected_workloads(svc, selector, workloads)
         if not sure or maybe:
             continue  # no pods, or not all of them known: service-selector-matches-pods speaks for that
-        declared = [declared_ports(c) for wl in sure for _, c in containers(wl.pod_spec, init=False)]
+        declared = [pod_ports(wl.pod_spec) for wl in sure]
         if any(d is None for d in declared):
             continue
         names = {n for d in declared if d for n in d[0]}
@@ -176,19 +181,30 @@ RULES: list[Rule] = [
     Rule(
         "load-balancer-allowed",
         "LoadBalancer Services only where the environment has a load-balancer implementation, and only in allowed namespaces.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Use NodePort or ClusterIP where network.loadBalancer is none; set loadBalancerAvailable/loadBalancerNamespaces per stack.",
         validate_load_balancer,
         settings={
-            "loadBalancerAvailable": {"type": "boolean", "default": False, "description": "The environment implements type LoadBalancer (network.loadBalancer: external)."},
-            "loadBalancerNamespaces": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Namespaces that may expose LoadBalancer Services (empty: any)."},
+            "loadBalancerAvailable": {
+                "type": "boolean",
+                "default": False,
+                "description": "The environment implements type LoadBalancer (network.loadBalancer: external).",
+            },
+            "loadBalancerNamespaces": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Namespaces that may expose LoadBalancer Services (empty: any).",
+            },
         },
         tags=_TAGS,
     ),
     Rule(
         "no-node-port",
         "Services are not of type NodePort unless the stack allows it.",
-        LOW, ADVISORY,
+        LOW,
+        ADVISORY,
         "Use ClusterIP (in-cluster) or LoadBalancer (where available); allow NodePort per stack with allowNodePort.",
         validate_node_port,
         settings={"allowNodePort": {"type": "boolean", "default": False, "description": "NodePort Services are fine in this stack."}},
@@ -197,7 +213,8 @@ RULES: list[Rule] = [
     Rule(
         "no-external-ips",
         "Services set no spec.externalIPs (CVE-2020-8554) beyond an allowed list.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Remove spec.externalIPs; expose the Service as LoadBalancer or NodePort.",
         validate_external_ips,
         settings={"allowedExternalIPs": {"type": "array", "items": {"type": "string"}, "default": [], "description": "External IPs a Service may claim."}},
@@ -206,7 +223,8 @@ RULES: list[Rule] = [
     Rule(
         "service-selector-matches-pods",
         "Every Service selector matches the pod labels of a workload in the same namespace of the stack.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Make the Service's spec.selector equal the labels of the pod template it fronts (e.g. app=<app>).",
         validate_service_selectors,
         stack=True,
@@ -215,7 +233,8 @@ RULES: list[Rule] = [
     Rule(
         "service-target-port-declared",
         "Every Service targetPort is a port (number or name) that the selected pods declare.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Name the container port (ports[].name: http) and use that name as the Service's targetPort.",
         validate_service_target_ports,
         stack=True,

@@ -87,7 +87,8 @@ RULES: list[Rule] = [
     Rule(
         "pdb-for-replicated-workloads",
         "Every replicated Deployment/StatefulSet has a PodDisruptionBudget in its namespace that selects its pods and allows a disruption (minAvailable < replicas or maxUnavailable > 0).",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Add a policy/v1 PodDisruptionBudget with selector = the pod labels and minAvailable < replicas (eureka.minAvailable < eureka.replicas) or maxUnavailable >= 1.",
         validate_pdbs,
         settings={

@@ -9,7 +9,7 @@ a validator that names the resource in front of each sentence.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .common import (
@@ -28,7 +28,6 @@ from .common import (
     get,
     k8s_api,
     number,
-    pairs,
     ref,
     selector_matches,
     seq,
@@ -293,6 +292,22 @@ def declared_ports(c: Any) -> tuple[set[str], set[int]] | None:
     return names, numbers
 
 
+def pod_ports(pod_spec: Any) -> tuple[set[str], set[int]] | None:
+    """(names, numbers) declared by all regular containers of a pod; None when not all known."""
+    items = seq(pod_spec, "containers")
+    if items is UNKNOWN or UNKNOWN in items:
+        return None
+    names: set[str] = set()
+    numbers: set[int] = set()
+    for _, c in containers(pod_spec, init=False):
+        declared = declared_ports(c)
+        if declared is None:
+            return None
+        names |= declared[0]
+        numbers |= declared[1]
+    return names, numbers
+
+
 def check_probe_ports(wl: Workload, cfg: Config) -> Iterator[str]:
     """Probes target a port the container declares (by name or number)."""
     for label, c in containers(wl.pod_spec, init=False):
@@ -304,7 +319,7 @@ def check_probe_ports(wl: Workload, cfg: Config) -> Iterator[str]:
             n = number(port)
             ok = (int(n) in numbers) if n is not None else (port in names)
             if not ok:
-                yield f'{label.capitalize()} has a {probe} on port {show(port)}, which the container does not declare. Declare it in ports[] (e.g. name: http) or point the probe at a declared port.'
+                yield f"{label.capitalize()} has a {probe} on port {show(port)}, which the container does not declare. Declare it in ports[] (e.g. name: http) or point the probe at a declared port."
 
 
 _SECRET_NAME = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential)"
@@ -362,7 +377,10 @@ def _spreads_over_hosts(wl: Workload, keys: list[str]) -> bool | None:
     terms = [*seq(anti, "requiredDuringSchedulingIgnoredDuringExecution")]
     terms += [get(t, "podAffinityTerm") for t in seq(anti, "preferredDuringSchedulingIgnoredDuringExecution")]
     for term in [*tsc, *terms]:
-        if get(term, "topologyKey") not in keys:
+        key = get(term, "topologyKey")
+        if key is UNKNOWN:
+            result = None
+        if key not in keys:
             continue
         matches = selector_matches(get(term, "labelSelector", default={}), wl.pod_labels)
         if matches:
@@ -491,7 +509,9 @@ def validate_namespace(args: Any, report: Callable[..., None], cfg: Config) -> N
         return
     forbidden = cfg.get("forbiddenNamespaces", ["default"])
     if not ns:
-        report(f"{ref(args)}: It sets no metadata.namespace, so it lands in the provider's default namespace (usually default). Set metadata.namespace to the app's namespace.")
+        report(
+            f"{ref(args)}: It sets no metadata.namespace, so it lands in the provider's default namespace (usually default). Set metadata.namespace to the app's namespace."
+        )
     elif ns in forbidden:
         report(f"{ref(args)}: It is in the namespace {ns}, which this stack reserves. Move it to the app's own namespace.")
 
@@ -564,7 +584,8 @@ RULES: list[Rule] = [
     Rule(
         "image-registry-allowed",
         "Container images come only from the stack's private registry.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Push the image to the stack's private registry (registry.images in the stack config) and reference it as <registry>/<repository>:<tag>.",
         _on_workloads(check_image_registry),
         settings={
@@ -577,7 +598,8 @@ RULES: list[Rule] = [
     Rule(
         "image-pinned",
         "Container images are pinned: a version tag other than latest, or a digest.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Reference images as <registry>/<repository>:<version> or <registry>/<repository>@sha256:<digest>; never :latest or no tag.",
         _on_workloads(check_image_pinned),
         settings={
@@ -589,7 +611,8 @@ RULES: list[Rule] = [
     Rule(
         "image-pull-policy",
         "imagePullPolicy is Always, or IfNotPresent with a pinned tag or digest (never Never).",
-        LOW, ADVISORY,
+        LOW,
+        ADVISORY,
         "Keep imagePullPolicy: IfNotPresent with immutable, pinned tags (the platform's choice: pods restart without a registry round trip), or use Always.",
         _on_workloads(check_image_pull_policy),
         settings={"allowedPolicies": _strings("Pull policies this stack accepts.", ["Always", "IfNotPresent"])},
@@ -598,7 +621,8 @@ RULES: list[Rule] = [
     Rule(
         "no-privileged-containers",
         "No container runs privileged.",
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         "Remove securityContext.privileged (or set it to false); grant a specific capability only if the workload truly needs one.",
         _on_workloads(check_privileged),
         settings=EXEMPT_NAMESPACES,
@@ -607,7 +631,8 @@ RULES: list[Rule] = [
     Rule(
         "no-privilege-escalation",
         "Every container sets securityContext.allowPrivilegeEscalation: false.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Set securityContext.allowPrivilegeEscalation: false on every container (and init container).",
         _on_workloads(check_privilege_escalation),
         settings=EXEMPT_NAMESPACES,
@@ -616,7 +641,8 @@ RULES: list[Rule] = [
     Rule(
         "no-host-namespaces",
         "Pods do not use the node's network, PID or IPC namespace (hostNetwork, hostPID, hostIPC).",
-        CRITICAL, MANDATORY,
+        CRITICAL,
+        MANDATORY,
         "Remove hostNetwork/hostPID/hostIPC from the pod spec; expose the pod through a Service instead of the node's network.",
         _on_workloads(check_host_namespaces),
         settings=EXEMPT_NAMESPACES,
@@ -625,7 +651,8 @@ RULES: list[Rule] = [
     Rule(
         "no-host-path-volumes",
         "Pods do not mount hostPath volumes.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Replace hostPath volumes with emptyDir, ConfigMap/Secret or PersistentVolumeClaim volumes.",
         _on_workloads(check_host_path),
         settings={**EXEMPT_NAMESPACES, "allowedPaths": _strings("Node path prefixes that may be mounted.", [])},
@@ -634,7 +661,8 @@ RULES: list[Rule] = [
     Rule(
         "container-capabilities",
         "Containers drop ALL Linux capabilities and add none beyond the allowed list.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         'Set securityContext.capabilities.drop: ["ALL"] and remove capabilities.add (NET_BIND_SERVICE is the only one PSS restricted allows).',
         _on_workloads(check_capabilities),
         settings={
@@ -647,7 +675,8 @@ RULES: list[Rule] = [
     Rule(
         "run-as-non-root",
         "Containers run as a non-root user (runAsNonRoot: true, runAsUser not 0).",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Set securityContext.runAsNonRoot: true and runAsUser/runAsGroup to a non-zero UID/GID on the pod (or every container); build the image with a numeric USER.",
         _on_workloads(check_run_as_non_root),
         settings=EXEMPT_NAMESPACES,
@@ -656,7 +685,8 @@ RULES: list[Rule] = [
     Rule(
         "read-only-root-filesystem",
         "Containers have a read-only root filesystem.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes at the paths the app writes (e.g. /tmp).",
         _on_workloads(check_read_only_root_fs),
         settings=EXEMPT_NAMESPACES,
@@ -665,7 +695,8 @@ RULES: list[Rule] = [
     Rule(
         "seccomp-profile",
         "A seccomp profile (RuntimeDefault or Localhost) applies to every container, set on the pod or the container.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Set spec.securityContext.seccompProfile.type: RuntimeDefault on the pod (or on each container).",
         _on_workloads(check_seccomp),
         settings={**EXEMPT_NAMESPACES, "allowedProfiles": _strings("Accepted seccompProfile types.", ["RuntimeDefault", "Localhost"])},
@@ -674,7 +705,8 @@ RULES: list[Rule] = [
     Rule(
         "service-account-token-automount",
         "Pods set automountServiceAccountToken: false unless they call the Kubernetes API.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Set spec.automountServiceAccountToken: false in the pod template; give pods that need the API their own ServiceAccount with minimal RBAC.",
         _on_workloads(check_automount_token),
         settings=EXEMPT_NAMESPACES,
@@ -683,7 +715,8 @@ RULES: list[Rule] = [
     Rule(
         "no-secrets-in-env",
         "Env vars carry no secret literals (and no secretKeyRef where the stack forbids it).",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Put secrets in a Kubernetes Secret (from secret config) and mount it as a file; env secretKeyRef is acceptable where allowSecretKeyRef is true.",
         _on_workloads(check_env_secrets),
         settings={
@@ -695,7 +728,8 @@ RULES: list[Rule] = [
     Rule(
         "resource-requests-limits",
         "Containers set CPU and memory requests and limits.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Set resources.requests.cpu/memory and resources.limits.memory (and limits.cpu) on every container.",
         _on_workloads(check_resources),
         settings={"requireCpuLimit": _bool("Also require limits.cpu.", True)},
@@ -704,7 +738,8 @@ RULES: list[Rule] = [
     Rule(
         "probes-present",
         "Long-running containers have liveness and readiness probes.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Add readinessProbe and livenessProbe (httpGet/tcpSocket/grpc on a declared port, or exec) to every container.",
         _on_workloads(check_probes, LONG_RUNNING_KINDS),
         settings={"requireLiveness": _bool("Require livenessProbe.", True), "requireReadiness": _bool("Require readinessProbe.", True)},
@@ -713,7 +748,8 @@ RULES: list[Rule] = [
     Rule(
         "probe-ports-declared",
         "Probes target a port the container declares, by name or number.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Declare the probe's port in the container's ports[] (with a name such as http) and point the probe at that name.",
         _on_workloads(check_probe_ports),
         tags=_REL,
@@ -721,7 +757,8 @@ RULES: list[Rule] = [
     Rule(
         "no-duplicate-env-vars",
         "No env var is defined twice in one container.",
-        LOW, ADVISORY,
+        LOW,
+        ADVISORY,
         "Keep a single definition of each env var per container.",
         _on_workloads(check_duplicate_env),
         tags=_K8S,
@@ -729,7 +766,8 @@ RULES: list[Rule] = [
     Rule(
         "min-replicas",
         "Replicated workloads (Deployment, StatefulSet, ReplicaSet) run at least minReplicas replicas.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Set spec.replicas to at least the stack's minReplicas (eureka.replicas in the stack config).",
         _on_workloads(check_min_replicas, REPLICATED_KINDS),
         settings={"minReplicas": {"type": "integer", "minimum": 1, "default": 2, "description": "Minimum replicas of a replicated workload."}},
@@ -738,7 +776,8 @@ RULES: list[Rule] = [
     Rule(
         "replica-spread",
         "Workloads with more than one replica spread them over nodes (pod anti-affinity or topology spread on the pod labels).",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Add a topologySpreadConstraint with topologyKey kubernetes.io/hostname and labelSelector = the pod labels (ScheduleAnyway on small clusters), or a preferred podAntiAffinity.",
         _on_workloads(check_replica_spread, REPLICATED_KINDS),
         settings={"topologyKeys": _strings("Topology keys that count as spreading.", [HOSTNAME_KEY, "topology.kubernetes.io/zone"])},
@@ -747,7 +786,8 @@ RULES: list[Rule] = [
     Rule(
         "selector-matches-template",
         "A workload's spec.selector selects its own pod template labels.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Make spec.selector.matchLabels a subset of spec.template.metadata.labels.",
         _on_workloads(check_selector_matches_template, frozenset({"Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"})),
         tags=_K8S,
@@ -755,7 +795,8 @@ RULES: list[Rule] = [
     Rule(
         "rolling-update-strategy",
         "Deployments declare a RollingUpdate strategy; StatefulSets and DaemonSets do not use OnDelete.",
-        LOW, ADVISORY,
+        LOW,
+        ADVISORY,
         "Set spec.strategy: {type: RollingUpdate, rollingUpdate: {maxSurge, maxUnavailable}} on Deployments.",
         _on_workloads(check_rolling_update, frozenset({"Deployment", "StatefulSet", "DaemonSet"})),
         tags=_REL,
@@ -763,16 +804,21 @@ RULES: list[Rule] = [
     Rule(
         "no-host-ports",
         "Containers do not bind hostPorts (except allowed ones).",
-        MEDIUM, ADVISORY,
+        MEDIUM,
+        MANDATORY,
         "Remove ports[].hostPort and reach the pods through a Service (ClusterIP, NodePort or LoadBalancer).",
         _on_workloads(check_host_ports),
-        settings={**EXEMPT_NAMESPACES, "allowedHostPorts": {"type": "array", "items": {"type": "integer"}, "default": [], "description": "hostPorts that are allowed."}},
+        settings={
+            **EXEMPT_NAMESPACES,
+            "allowedHostPorts": {"type": "array", "items": {"type": "integer"}, "default": [], "description": "hostPorts that are allowed."},
+        },
         tags=_SEC,
     ),
     Rule(
         "host-port-capacity",
         "A workload with hostPort (or required pod anti-affinity on hostname) asks for no more replicas than the stack has schedulable workers, and can still roll out.",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Drop the hostPort and use a Service (the platform's default, eureka.hostPort: 0), or keep replicas <= schedulable workers with maxUnavailable >= 1.",
         _on_workloads(check_host_port_capacity),
         settings={"schedulableWorkers": {"type": "integer", "minimum": 0, "default": 1, "description": "Workers that accept pods (not cordoned)."}},
@@ -781,7 +827,8 @@ RULES: list[Rule] = [
     Rule(
         "no-bare-pods",
         "Pods are created by a controller (Deployment, StatefulSet, Job...), not bare.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Wrap the pod spec in a Deployment (long-running) or a Job (run to completion).",
         validate_bare_pod,
         tags=_REL,
@@ -789,7 +836,8 @@ RULES: list[Rule] = [
     Rule(
         "no-default-namespace",
         "Namespaced Kubernetes objects name a namespace, and not default.",
-        MEDIUM, MANDATORY,
+        MEDIUM,
+        MANDATORY,
         "Set metadata.namespace to a namespace the platform creates (the namespaces list in the stack config).",
         validate_namespace,
         settings={"forbiddenNamespaces": _strings("Namespaces objects must not use.", ["default"])},
@@ -798,7 +846,8 @@ RULES: list[Rule] = [
     Rule(
         "deprecated-api-version",
         "Kubernetes objects use current API versions (no extensions/v1beta1, apps/v1beta1/2, policy/v1beta1, batch/v1beta1...).",
-        HIGH, MANDATORY,
+        HIGH,
+        MANDATORY,
         "Switch the resource to the stable API version (e.g. k8s.apps.v1.Deployment, k8s.policy.v1.PodDisruptionBudget, k8s.batch.v1.CronJob).",
         validate_api_version,
         settings={"flagAlphaBeta": _bool("Also flag every other alpha/beta version of a built-in group.", False)},

@@ -25,11 +25,6 @@ COMMANDS_CONTROL_PLANE = 26  # 20 control-plane steps + the registry: config, un
 
 
 @pytest.fixture(scope="module")
-def project() -> Project:
-    return new_project({s: repo_stack_config(s) for s in ("dev", "prod")})
-
-
-@pytest.fixture(scope="module")
 def dev(project: Project) -> PreviewResult:
     res = project.preview(project.stack("dev", SECRETS["dev"]))
     assert not res.error, res.error

@@ -20,7 +20,9 @@ class Case:
     secret_outputs: tuple[str, ...] = ()
 
 
-def case(id: str, rule: str, resource_type: str, props: Any, *expect: str, config: Mapping[str, Any] | None = None, secret_outputs: tuple[str, ...] = ()) -> Case:
+def case(
+    id: str, rule: str, resource_type: str, props: Any, *expect: str, config: Mapping[str, Any] | None = None, secret_outputs: tuple[str, ...] = ()
+) -> Case:
     return Case(id, rule, resource_type, props, tuple(expect), dict(config or {}), secret_outputs)
 
 

@@ -64,19 +64,22 @@ def options(secret_outputs: tuple[str, ...] = ()) -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), list(secret_outputs), None)
 
 
-def resource_args(resource_type: str, props: Mapping[str, Any], name: str = "res", config: Mapping[str, Any] | None = None, secret_outputs: tuple[str, ...] = ()) -> ResourceValidationArgs:
-    return ResourceValidationArgs(resource_type, unknown_checking_proxy(copy.deepcopy(dict(props))), urn(resource_type, name), name, options(secret_outputs), None, dict(config or {}))
+def resource_args(
+    resource_type: str, props: Mapping[str, Any], name: str = "res", config: Mapping[str, Any] | None = None, secret_outputs: tuple[str, ...] = ()
+) -> ResourceValidationArgs:
+    return ResourceValidationArgs(
+        resource_type, unknown_checking_proxy(copy.deepcopy(dict(props))), urn(resource_type, name), name, options(secret_outputs), None, dict(config or {})
+    )
 
 
 def stack_args(resources: list[tuple[str, str, Mapping[str, Any]]], config: Mapping[str, Any] | None = None) -> StackValidationArgs:
-    objs = [
-        PolicyResource(t, unknown_checking_proxy(copy.deepcopy(dict(p))), urn(t, n), n, options(), None, None, [], {})
-        for t, n, p in resources
-    ]
+    objs = [PolicyResource(t, unknown_checking_proxy(copy.deepcopy(dict(p))), urn(t, n), n, options(), None, None, [], {}) for t, n, p in resources]
     return StackValidationArgs(objs, dict(config or {}))
 
 
-def run(rule: str, resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None, name: str = "res", secret_outputs: tuple[str, ...] = ()) -> list[str]:
+def run(
+    rule: str, resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None, name: str = "res", secret_outputs: tuple[str, ...] = ()
+) -> list[str]:
     report = Report()
     RULES[rule].check(resource_args(resource_type, props, name, config, secret_outputs), report)
     return report.messages
@@ -192,7 +195,12 @@ def deployment(name: str = "eurekaserver", replicas: int = 2, namespace: str = "
                     ],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                     "topologySpreadConstraints": [
-                        {"maxSkew": 1.0, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": dict(labels)}}
+                        {
+                            "maxSkew": 1.0,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": dict(labels)},
+                        }
                     ],
                 },
             },
@@ -222,7 +230,9 @@ PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5v
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIOlf5ARWbu9EOPh0S6vfbenSAiiVS4jYEwD+lr1thu+"
 
 
-def command(create: str = "VMP_SCRIPT=abc123 /usr/local/lib/vm-platform/prereqs.sh", stdin: str | None = None, logging: str | None = "stdoutAndStderr") -> dict[str, Any]:
+def command(
+    create: str = "VMP_SCRIPT=abc123 /usr/local/lib/vm-platform/prereqs.sh", stdin: str | None = None, logging: str | None = "stdoutAndStderr"
+) -> dict[str, Any]:
     props: dict[str, Any] = {
         "connection": {"host": "192.168.226.131", "port": 22.0, "user": "root", "privateKey": PRIVATE_KEY, "hostKey": HOST_KEY, "dialErrorLimit": 10.0},
         "create": create,

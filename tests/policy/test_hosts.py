@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pulumi_policy import Secret
-
 from rules.hosts import invocations
+
 from tests.policy.cases import Case, assert_case, case
 from tests.policy.fakes import COMMAND, CONFIGMAP, COPY, DELETE, UNKNOWN, command, edit
 
@@ -62,9 +62,22 @@ CASES: list[Case] = [
     case("hostkey-ok", "ssh-host-key-pinned", COMMAND, CMD),
     case("hostkey-missing", "ssh-host-key-pinned", COMMAND, edit(CMD, **{"connection.hostKey": DELETE}), "connection has no hostKey"),
     case("hostkey-copy", "ssh-host-key-pinned", COPY, {"connection": {"host": "h", "privateKey": "k"}, "remotePath": "/x"}, "connection has no hostKey"),
-    case("hostkey-proxy", "ssh-host-key-pinned", COMMAND, edit(CMD, **{"connection.proxy": {"host": "jump", "privateKey": "k"}}), "connection.proxy has no hostKey"),
+    case(
+        "hostkey-proxy",
+        "ssh-host-key-pinned",
+        COMMAND,
+        edit(CMD, **{"connection.proxy": {"host": "jump", "privateKey": "k"}}),
+        "connection.proxy has no hostKey",
+    ),
     case("hostkey-dsa", "ssh-host-key-pinned", COMMAND, edit(CMD, **{"connection.hostKey": "ssh-dss AAAAB3"}), "of type ssh-dss"),
-    case("hostkey-only-ed25519", "ssh-host-key-pinned", COMMAND, edit(CMD, **{"connection.hostKey": "ssh-rsa AAAAB3"}), "of type ssh-rsa", config={"allowedKeyTypes": ["ssh-ed25519"]}),
+    case(
+        "hostkey-only-ed25519",
+        "ssh-host-key-pinned",
+        COMMAND,
+        edit(CMD, **{"connection.hostKey": "ssh-rsa AAAAB3"}),
+        "of type ssh-rsa",
+        config={"allowedKeyTypes": ["ssh-ed25519"]},
+    ),
     case("hostkey-ignore-local", "ssh-host-key-pinned", LOCAL, {"create": "echo hi"}),
     case("hostkey-unknown", "ssh-host-key-pinned", COMMAND, edit(CMD, **{"connection.hostKey": UNKNOWN})),
     # ssh-key-auth
@@ -72,7 +85,14 @@ CASES: list[Case] = [
     case("keyauth-password", "ssh-key-auth", COMMAND, edit(CMD, **{"connection.password": "hunter2"}), "logs in with a password"),
     case("keyauth-no-key", "ssh-key-auth", COMMAND, edit(CMD, **{"connection.privateKey": DELETE}), "sets no privateKey"),
     case("keyauth-agent", "ssh-key-auth", COMMAND, edit(CMD, **{"connection.privateKey": DELETE, "connection.agentSocketPath": "/run/ssh-agent.sock"})),
-    case("keyauth-agent-forbidden", "ssh-key-auth", COMMAND, edit(CMD, **{"connection.privateKey": DELETE, "connection.agentSocketPath": "/s"}), "sets no privateKey", config={"allowAgent": False}),
+    case(
+        "keyauth-agent-forbidden",
+        "ssh-key-auth",
+        COMMAND,
+        edit(CMD, **{"connection.privateKey": DELETE, "connection.agentSocketPath": "/s"}),
+        "sets no privateKey",
+        config={"allowAgent": False},
+    ),
     case("keyauth-ignore-configmap", "ssh-key-auth", CONFIGMAP, {"data": {"password": "x"}}),
     case("keyauth-unknown-key", "ssh-key-auth", COMMAND, edit(CMD, **{"connection.privateKey": UNKNOWN})),
     # secret-commands-no-logging
@@ -84,6 +104,19 @@ CASES: list[Case] = [
     case("secretlog-containerd-auth", "secret-commands-no-logging", COMMAND, command(INSTALL, stdin=CONTAINERD_AUTH), "stdin contains key material"),
     case("secretlog-pem", "secret-commands-no-logging", COMMAND, command(INSTALL, stdin=PEM), "stdin contains key material"),
     case("secretlog-bundle-ok", "secret-commands-no-logging", COMMAND, command("bash -s", stdin=BUNDLE, logging=None)),
+    case(
+        "secretlog-bundle-printf-ok",
+        "secret-commands-no-logging",
+        COMMAND,
+        command("bash -s", stdin='printf \'{"auths":{"%s":{"auth":"%s"}}}\' "$R" "$A"', logging=None),
+    ),
+    case(
+        "secretlog-docker-config",
+        "secret-commands-no-logging",
+        COMMAND,
+        command(INSTALL, stdin='{"auths": {"r:5000": {"auth": "cGxhdGZvcm06czNjcmV0"}}}'),
+        "stdin contains key material",
+    ),
     case("secretlog-secret-outputs", "secret-commands-no-logging", COMMAND, CMD, "marks stdout/stderr as secret", secret_outputs=("stdout", "stderr")),
     case("secretlog-secret-stdin", "secret-commands-no-logging", COMMAND, command(INSTALL, stdin=Secret("pw")), "stdin is secret"),  # type: ignore[arg-type]
     case("secretlog-password", "secret-commands-no-logging", COMMAND, edit(CMD, **{"connection.password": "pw"}), "connection.password is set"),
@@ -95,34 +128,125 @@ CASES: list[Case] = [
     case("secretlog-unknown-create", "secret-commands-no-logging", COMMAND, command(UNKNOWN)),
     # apiserver-insecure-flags
     case("apiserver-ok", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT)),
-    case("apiserver-anonymous", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("anonymous-auth=false", "anonymous-auth=true")), "anonymous requests are allowed"),
-    case("apiserver-anonymous-missing", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("  --anonymous-auth=false \\\n", "")), "defaults to true"),
+    case(
+        "apiserver-anonymous",
+        "apiserver-insecure-flags",
+        COMMAND,
+        unit(APISERVER_UNIT.replace("anonymous-auth=false", "anonymous-auth=true")),
+        "anonymous requests are allowed",
+    ),
+    case(
+        "apiserver-anonymous-missing",
+        "apiserver-insecure-flags",
+        COMMAND,
+        unit(APISERVER_UNIT.replace("  --anonymous-auth=false \\\n", "")),
+        "defaults to true",
+    ),
     case("apiserver-alwaysallow", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("Node,RBAC", "AlwaysAllow")), "includes AlwaysAllow"),
-    case("apiserver-authz-missing", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("  --authorization-mode=Node,RBAC \\\n", "")), "the default when unset"),
-    case("apiserver-insecure-port", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("--secure-port=6443", "--insecure-port=8080 --insecure-bind-address=0.0.0.0")), "--insecure-port=8080", "--insecure-bind-address"),
+    case(
+        "apiserver-authz-missing",
+        "apiserver-insecure-flags",
+        COMMAND,
+        unit(APISERVER_UNIT.replace("  --authorization-mode=Node,RBAC \\\n", "")),
+        "the default when unset",
+    ),
+    case(
+        "apiserver-insecure-port",
+        "apiserver-insecure-flags",
+        COMMAND,
+        unit(APISERVER_UNIT.replace("--secure-port=6443", "--insecure-port=8080 --insecure-bind-address=0.0.0.0")),
+        "--insecure-port=8080",
+        "--insecure-bind-address",
+    ),
     case("apiserver-insecure-port-zero", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("--secure-port=6443", "--insecure-port=0"))),
-    case("apiserver-allow-privileged", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("allow-privileged=false", "allow-privileged=true")), "--allow-privileged=true"),
-    case("apiserver-allow-privileged-ok", "apiserver-insecure-flags", COMMAND, unit(APISERVER_UNIT.replace("allow-privileged=false", "allow-privileged=true")), config={"allowPrivileged": True}),
-    case("apiserver-cmdline", "apiserver-insecure-flags", COMMAND, command("kube-apiserver --anonymous-auth false --authorization-mode AlwaysAllow && echo ok"), "includes AlwaysAllow"),
-    case("apiserver-restart-ignored", "apiserver-insecure-flags", COMMAND, command("UNIT=kube-apiserver HEALTH='curl -fs https://127.0.0.1:6443/readyz' /usr/local/lib/vm-platform/restart-service.sh")),
+    case(
+        "apiserver-allow-privileged",
+        "apiserver-insecure-flags",
+        COMMAND,
+        unit(APISERVER_UNIT.replace("allow-privileged=false", "allow-privileged=true")),
+        "--allow-privileged=true",
+    ),
+    case(
+        "apiserver-allow-privileged-ok",
+        "apiserver-insecure-flags",
+        COMMAND,
+        unit(APISERVER_UNIT.replace("allow-privileged=false", "allow-privileged=true")),
+        config={"allowPrivileged": True},
+    ),
+    case(
+        "apiserver-cmdline",
+        "apiserver-insecure-flags",
+        COMMAND,
+        command("kube-apiserver --anonymous-auth false --authorization-mode AlwaysAllow && echo ok"),
+        "includes AlwaysAllow",
+    ),
+    case(
+        "apiserver-restart-ignored",
+        "apiserver-insecure-flags",
+        COMMAND,
+        command("UNIT=kube-apiserver HEALTH='curl -fs https://127.0.0.1:6443/readyz' /usr/local/lib/vm-platform/restart-service.sh"),
+    ),
+    case(
+        "apiserver-download-ignored",
+        "apiserver-insecure-flags",
+        COMMAND,
+        command("NAME=kube-apiserver URL=https://dl.k8s.io/release/v1.34.4/bin/linux/amd64/kube-apiserver /usr/local/lib/vm-platform/install-binary.sh"),
+    ),
+    case("apiserver-journalctl-ignored", "apiserver-insecure-flags", COMMAND, command("journalctl -u kube-apiserver --since today")),
     case("apiserver-ignore-configmap", "apiserver-insecure-flags", CONFIGMAP, {"data": {"unit": APISERVER_UNIT.replace("Node,RBAC", "AlwaysAllow")}}),
     case("apiserver-unknown-stdin", "apiserver-insecure-flags", COMMAND, command(INSTALL, stdin=UNKNOWN)),
     # etcd-plaintext-urls
     case("etcd-ok", "etcd-plaintext-urls", COMMAND, unit(ETCD_UNIT)),
-    case("etcd-client-http", "etcd-plaintext-urls", COMMAND, unit(ETCD_UNIT.replace("https://192.168.226.131:2379,", "http://192.168.226.131:2379,")), "listen-client-urls http://192.168.226.131:2379"),
-    case("etcd-advertise-http", "etcd-plaintext-urls", COMMAND, command("ETCD_ADVERTISE_CLIENT_URLS=http://10.0.0.5:2379 etcd"), "ADVERTISE_CLIENT_URLS http://10.0.0.5:2379"),
+    case(
+        "etcd-client-http",
+        "etcd-plaintext-urls",
+        COMMAND,
+        unit(ETCD_UNIT.replace("https://192.168.226.131:2379,", "http://192.168.226.131:2379,")),
+        "listen-client-urls http://192.168.226.131:2379",
+    ),
+    case(
+        "etcd-advertise-http",
+        "etcd-plaintext-urls",
+        COMMAND,
+        command("ETCD_ADVERTISE_CLIENT_URLS=http://10.0.0.5:2379 etcd"),
+        "ADVERTISE_CLIENT_URLS http://10.0.0.5:2379",
+    ),
     case("etcd-yaml", "etcd-plaintext-urls", COMMAND, command(INSTALL, stdin="listen-client-urls: http://0.0.0.0:2379\n"), "http://0.0.0.0:2379"),
-    case("etcd-peer", "etcd-plaintext-urls", COMMAND, unit(ETCD_UNIT.replace("listen-peer-urls=http://127.0.0.1", "listen-peer-urls=http://192.168.226.131")), "listen-peer-urls"),
-    case("etcd-peer-not-checked", "etcd-plaintext-urls", COMMAND, unit(ETCD_UNIT.replace("listen-peer-urls=http://127.0.0.1", "listen-peer-urls=http://192.168.226.131")), config={"includePeerUrls": False}),
+    case(
+        "etcd-peer",
+        "etcd-plaintext-urls",
+        COMMAND,
+        unit(ETCD_UNIT.replace("listen-peer-urls=http://127.0.0.1", "listen-peer-urls=http://192.168.226.131")),
+        "listen-peer-urls",
+    ),
+    case(
+        "etcd-peer-not-checked",
+        "etcd-plaintext-urls",
+        COMMAND,
+        unit(ETCD_UNIT.replace("listen-peer-urls=http://127.0.0.1", "listen-peer-urls=http://192.168.226.131")),
+        config={"includePeerUrls": False},
+    ),
     case("etcd-ignore-configmap", "etcd-plaintext-urls", CONFIGMAP, {"data": {"x": "--listen-client-urls=http://10.0.0.1:2379"}}),
     case("etcd-unknown", "etcd-plaintext-urls", COMMAND, command(UNKNOWN, stdin=UNKNOWN)),
     # kubelet-insecure-config
     case("kubelet-ok", "kubelet-insecure-config", COMMAND, unit(KUBELET_CONFIG)),
     case("kubelet-unit-ok", "kubelet-insecure-config", COMMAND, unit(KUBELET_UNIT)),
-    case("kubelet-readonly", "kubelet-insecure-config", COMMAND, unit(KUBELET_CONFIG.replace("readOnlyPort: 0", "readOnlyPort: 10255")), "readOnlyPort is 10255"),
+    case(
+        "kubelet-readonly", "kubelet-insecure-config", COMMAND, unit(KUBELET_CONFIG.replace("readOnlyPort: 0", "readOnlyPort: 10255")), "readOnlyPort is 10255"
+    ),
     case("kubelet-anonymous", "kubelet-insecure-config", COMMAND, unit(KUBELET_CONFIG.replace("enabled: false", "enabled: true")), "anonymous.enabled is true"),
     case("kubelet-alwaysallow", "kubelet-insecure-config", COMMAND, unit(KUBELET_CONFIG.replace("mode: Webhook", "mode: AlwaysAllow")), "mode is AlwaysAllow"),
-    case("kubelet-flags-without-config", "kubelet-insecure-config", COMMAND, command("/usr/bin/kubelet --kubeconfig=/k --allow-privileged=true"), "--anonymous-auth", "AlwaysAllow", "read-only port 10255", "--allow-privileged=true"),
+    case(
+        "kubelet-flags-without-config",
+        "kubelet-insecure-config",
+        COMMAND,
+        command("/usr/bin/kubelet --kubeconfig=/k --allow-privileged=true"),
+        "--anonymous-auth",
+        "AlwaysAllow",
+        "read-only port 10255",
+        "--allow-privileged=true",
+    ),
+    case("kubelet-description-ignored", "kubelet-insecure-config", COMMAND, unit("[Unit]\nDescription=Kubernetes kubelet (vm-platform)\n" + KUBELET_UNIT)),
     case("kubelet-ignore-configmap", "kubelet-insecure-config", CONFIGMAP, {"data": {"k": KUBELET_CONFIG.replace("readOnlyPort: 0", "readOnlyPort: 10255")}}),
     case("kubelet-unknown", "kubelet-insecure-config", COMMAND, command(INSTALL, stdin=UNKNOWN)),
     # registry-plain-http

@@ -18,7 +18,11 @@ def role(verbs: list, resources: list, api_groups: list | None = None, name: str
 
 
 def binding(role_name: str, kind: str = "ClusterRole") -> dict:
-    return {"metadata": {"name": "b", "namespace": "platform"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role_name}, "subjects": []}
+    return {
+        "metadata": {"name": "b", "namespace": "platform"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role_name},
+        "subjects": [],
+    }
 
 
 CASES: list[Case] = [
@@ -26,7 +30,14 @@ CASES: list[Case] = [
     case("wildcard-verbs", "rbac-no-wildcards", ROLE, role(["*"], ["pods"]), 'rules[0].verbs contains "*"'),
     case("wildcard-resources", "rbac-no-wildcards", CLUSTER_ROLE, role(["get"], ["*"]), 'rules[0].resources contains "*"'),
     case("wildcard-api-groups-default", "rbac-no-wildcards", ROLE, role(["get"], ["pods"], ["*"])),
-    case("wildcard-api-groups-strict", "rbac-no-wildcards", ROLE, role(["get"], ["pods"], ["*"]), "apiGroups", config={"fields": ["verbs", "resources", "apiGroups"]}),
+    case(
+        "wildcard-api-groups-strict",
+        "rbac-no-wildcards",
+        ROLE,
+        role(["get"], ["pods"], ["*"]),
+        "apiGroups",
+        config={"fields": ["verbs", "resources", "apiGroups"]},
+    ),
     case("wildcard-exempt", "rbac-no-wildcards", CLUSTER_ROLE, role(["*"], ["*"], name="ops"), config={"exemptRoles": ["ops"]}),
     case("wildcard-ignore-configmap", "rbac-no-wildcards", CONFIGMAP, role(["*"], ["*"])),
     case("wildcard-unknown", "rbac-no-wildcards", ROLE, role([UNKNOWN], ["pods"])),
@@ -34,7 +45,14 @@ CASES: list[Case] = [
     case("admin-rolebinding", "no-cluster-admin-binding", BINDING, binding("cluster-admin"), "binds the ClusterRole cluster-admin"),
     case("admin-clusterrolebinding", "no-cluster-admin-binding", CLUSTER_BINDING, binding("cluster-admin"), "binds the ClusterRole cluster-admin"),
     case("admin-role-named-like-it", "no-cluster-admin-binding", BINDING, binding("cluster-admin", kind="Role")),
-    case("admin-forbidden-edit", "no-cluster-admin-binding", BINDING, binding("edit"), "binds the ClusterRole edit", config={"forbiddenRoles": ["cluster-admin", "edit"]}),
+    case(
+        "admin-forbidden-edit",
+        "no-cluster-admin-binding",
+        BINDING,
+        binding("edit"),
+        "binds the ClusterRole edit",
+        config={"forbiddenRoles": ["cluster-admin", "edit"]},
+    ),
     case("admin-ignore-role", "no-cluster-admin-binding", ROLE, binding("cluster-admin")),
     case("admin-unknown", "no-cluster-admin-binding", BINDING, binding(UNKNOWN)),
 ]

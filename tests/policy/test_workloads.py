@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from rules.common import workload
+
 from tests.policy.cases import Case, assert_case, case
 from tests.policy.fakes import CONFIGMAP, DELETE, DEPLOYMENT, NAMESPACE, REGISTRY, UNKNOWN, deployment, edit, run
 
@@ -36,7 +36,13 @@ CASES: list[Case] = [
     case("registry-other", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "quay.io/org/app:1.0"}), "from registry quay.io", config=REG),
     case("registry-other-port", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "192.168.226.131:5001/app:1.0"}), "192.168.226.131:5001", config=REG),
     case("registry-not-configured", "image-registry-allowed", DEPLOYMENT, D, "`registry` setting is empty"),
-    case("registry-additional", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "quay.io/org/app:1.0"}), config={**REG, "additionalRegistries": ["quay.io"]}),
+    case(
+        "registry-additional",
+        "image-registry-allowed",
+        DEPLOYMENT,
+        d(**{"C0.image": "quay.io/org/app:1.0"}),
+        config={**REG, "additionalRegistries": ["quay.io"]},
+    ),
     case("registry-ignores-patch", "image-registry-allowed", PATCH, d(**{"C0.image": "nginx"}), config=REG),
     case("registry-unknown", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": UNKNOWN}), config=REG),
     # image-pinned
@@ -45,7 +51,14 @@ CASES: list[Case] = [
     case("pinned-latest", "image-pinned", DEPLOYMENT, d(**{"C0.image": f"{REGISTRY}/eureka-server:latest"}), "mutable tag latest"),
     case("pinned-digest", "image-pinned", DEPLOYMENT, d(**{"C0.image": f"{REGISTRY}/eureka-server@sha256:" + "a" * 64})),
     case("pinned-require-digest", "image-pinned", DEPLOYMENT, D, "without a digest", config={"requireDigest": True}),
-    case("pinned-forbidden-tag", "image-pinned", DEPLOYMENT, d(**{"C0.image": f"{REGISTRY}/eureka-server:stable"}), "mutable tag stable", config={"forbiddenTags": ["stable"]}),
+    case(
+        "pinned-forbidden-tag",
+        "image-pinned",
+        DEPLOYMENT,
+        d(**{"C0.image": f"{REGISTRY}/eureka-server:stable"}),
+        "mutable tag stable",
+        config={"forbiddenTags": ["stable"]},
+    ),
     case("pinned-ignores-configmap", "image-pinned", CONFIGMAP, {"data": {"image": "nginx:latest"}}),
     # image-pull-policy
     case("pull-ok", "image-pull-policy", DEPLOYMENT, D),
@@ -58,35 +71,91 @@ CASES: list[Case] = [
     case("privileged-ok", "no-privileged-containers", DEPLOYMENT, D),
     case("privileged", "no-privileged-containers", DEPLOYMENT, d(**{"C0.securityContext.privileged": True}), 'Container "eurekaserver" runs privileged'),
     case("privileged-init", "no-privileged-containers", DEPLOYMENT, init_container(privileged=True), 'Init container "init" runs privileged'),
-    case("privileged-exempt", "no-privileged-containers", DEPLOYMENT, d(**{"C0.securityContext.privileged": True, "metadata.namespace": "kube-system"}), config={"exemptNamespaces": ["kube-system"]}),
+    case(
+        "privileged-exempt",
+        "no-privileged-containers",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.privileged": True, "metadata.namespace": "kube-system"}),
+        config={"exemptNamespaces": ["kube-system"]},
+    ),
     case("privileged-ignores-patch", "no-privileged-containers", PATCH, d(**{"C0.securityContext.privileged": True})),
     case("privileged-unknown", "no-privileged-containers", DEPLOYMENT, d(**{"C0.securityContext": UNKNOWN})),
     # no-privilege-escalation
     case("escalation-ok", "no-privilege-escalation", DEPLOYMENT, D),
     case("escalation-true", "no-privilege-escalation", DEPLOYMENT, d(**{"C0.securityContext.allowPrivilegeEscalation": True}), "allows privilege escalation"),
     case("escalation-missing", "no-privilege-escalation", DEPLOYMENT, d(**{"C0.securityContext.allowPrivilegeEscalation": DELETE}), "defaults to true"),
-    case("escalation-exempt", "no-privilege-escalation", DEPLOYMENT, d(**{"C0.securityContext.allowPrivilegeEscalation": True}), config={"exemptNamespaces": ["platform"]}),
+    case(
+        "escalation-exempt",
+        "no-privilege-escalation",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.allowPrivilegeEscalation": True}),
+        config={"exemptNamespaces": ["platform"]},
+    ),
     case("escalation-unknown", "no-privilege-escalation", DEPLOYMENT, d(**{"C0.securityContext.allowPrivilegeEscalation": UNKNOWN})),
     # no-host-namespaces
     case("hostns-ok", "no-host-namespaces", DEPLOYMENT, D),
-    case("hostns-all", "no-host-namespaces", DEPLOYMENT, d(**{"P.hostNetwork": True, "P.hostPID": True, "P.hostIPC": True}), "hostNetwork: true", "hostPID: true", "hostIPC: true"),
+    case(
+        "hostns-all",
+        "no-host-namespaces",
+        DEPLOYMENT,
+        d(**{"P.hostNetwork": True, "P.hostPID": True, "P.hostIPC": True}),
+        "hostNetwork: true",
+        "hostPID: true",
+        "hostIPC: true",
+    ),
     case("hostns-false", "no-host-namespaces", DEPLOYMENT, d(**{"P.hostNetwork": False})),
     case("hostns-exempt", "no-host-namespaces", DEPLOYMENT, d(**{"P.hostNetwork": True}), config={"exemptNamespaces": ["platform"]}),
     # no-host-path-volumes
     case("hostpath-ok", "no-host-path-volumes", DEPLOYMENT, D),
-    case("hostpath", "no-host-path-volumes", DEPLOYMENT, d(**{"P.volumes": [{"name": "sock", "hostPath": {"path": "/run/containerd/containerd.sock"}}]}), "node path /run/containerd/containerd.sock"),
-    case("hostpath-allowed", "no-host-path-volumes", DEPLOYMENT, d(**{"P.volumes": [{"name": "log", "hostPath": {"path": "/var/log/app"}}]}), config={"allowedPaths": ["/var/log"]}),
+    case(
+        "hostpath",
+        "no-host-path-volumes",
+        DEPLOYMENT,
+        d(**{"P.volumes": [{"name": "sock", "hostPath": {"path": "/run/containerd/containerd.sock"}}]}),
+        "node path /run/containerd/containerd.sock",
+    ),
+    case(
+        "hostpath-allowed",
+        "no-host-path-volumes",
+        DEPLOYMENT,
+        d(**{"P.volumes": [{"name": "log", "hostPath": {"path": "/var/log/app"}}]}),
+        config={"allowedPaths": ["/var/log"]},
+    ),
     # container-capabilities
     case("caps-ok", "container-capabilities", DEPLOYMENT, D),
-    case("caps-add", "container-capabilities", DEPLOYMENT, d(**{"C0.securityContext.capabilities.add": ["NET_ADMIN", "SYS_ADMIN"]}), "adds the capabilities NET_ADMIN, SYS_ADMIN"),
+    case(
+        "caps-add",
+        "container-capabilities",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.capabilities.add": ["NET_ADMIN", "SYS_ADMIN"]}),
+        "adds the capabilities NET_ADMIN, SYS_ADMIN",
+    ),
     case("caps-no-drop", "container-capabilities", DEPLOYMENT, d(**{"C0.securityContext.capabilities": {}}), "does not drop all capabilities"),
-    case("caps-allowed", "container-capabilities", DEPLOYMENT, d(**{"C0.securityContext.capabilities.add": ["NET_BIND_SERVICE"]}), config={"allowedCapabilities": ["NET_BIND_SERVICE"]}),
-    case("caps-no-drop-all-ok", "container-capabilities", DEPLOYMENT, d(**{"C0.securityContext.capabilities": {"drop": ["NET_RAW"]}}), config={"requireDropAll": False}),
+    case(
+        "caps-allowed",
+        "container-capabilities",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.capabilities.add": ["NET_BIND_SERVICE"]}),
+        config={"allowedCapabilities": ["NET_BIND_SERVICE"]},
+    ),
+    case(
+        "caps-no-drop-all-ok",
+        "container-capabilities",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.capabilities": {"drop": ["NET_RAW"]}}),
+        config={"requireDropAll": False},
+    ),
     case("caps-unknown-drop", "container-capabilities", DEPLOYMENT, d(**{"C0.securityContext.capabilities.drop": UNKNOWN})),
     # run-as-non-root
     case("nonroot-ok", "run-as-non-root", DEPLOYMENT, D),
     case("nonroot-uid0", "run-as-non-root", DEPLOYMENT, d(**{"C0.securityContext.runAsUser": 0.0}), "runs as user 0"),
-    case("nonroot-missing", "run-as-non-root", DEPLOYMENT, d(**{"C0.securityContext.runAsNonRoot": DELETE, "P.securityContext.runAsNonRoot": DELETE}), "does not set runAsNonRoot"),
+    case(
+        "nonroot-missing",
+        "run-as-non-root",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.runAsNonRoot": DELETE, "P.securityContext.runAsNonRoot": DELETE}),
+        "does not set runAsNonRoot",
+    ),
     case("nonroot-container-overrides", "run-as-non-root", DEPLOYMENT, d(**{"C0.securityContext.runAsNonRoot": False}), "does not set runAsNonRoot"),
     case("nonroot-pod-level-only", "run-as-non-root", DEPLOYMENT, d(**{"C0.securityContext.runAsNonRoot": DELETE})),
     case("nonroot-exempt", "run-as-non-root", DEPLOYMENT, d(**{"C0.securityContext.runAsUser": 0.0}), config={"exemptNamespaces": ["platform"]}),
@@ -94,27 +163,83 @@ CASES: list[Case] = [
     case("rofs-ok", "read-only-root-filesystem", DEPLOYMENT, D),
     case("rofs-false", "read-only-root-filesystem", DEPLOYMENT, d(**{"C0.securityContext.readOnlyRootFilesystem": False}), "writable root filesystem"),
     case("rofs-missing", "read-only-root-filesystem", DEPLOYMENT, d(**{"C0.securityContext": {}}), "writable root filesystem"),
-    case("rofs-exempt", "read-only-root-filesystem", DEPLOYMENT, d(**{"C0.securityContext.readOnlyRootFilesystem": False}), config={"exemptNamespaces": ["platform"]}),
+    case(
+        "rofs-exempt",
+        "read-only-root-filesystem",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.readOnlyRootFilesystem": False}),
+        config={"exemptNamespaces": ["platform"]},
+    ),
     # seccomp-profile
     case("seccomp-ok", "seccomp-profile", DEPLOYMENT, D),
     case("seccomp-missing", "seccomp-profile", DEPLOYMENT, d(**{"P.securityContext.seccompProfile": DELETE}), "without a seccomp profile"),
     case("seccomp-unconfined", "seccomp-profile", DEPLOYMENT, d(**{"C0.securityContext.seccompProfile": {"type": "Unconfined"}}), "seccomp profile Unconfined"),
-    case("seccomp-container-level", "seccomp-profile", DEPLOYMENT, d(**{"P.securityContext.seccompProfile": DELETE, "C0.securityContext.seccompProfile": {"type": "Localhost"}})),
-    case("seccomp-only-runtime-default", "seccomp-profile", DEPLOYMENT, d(**{"C0.securityContext.seccompProfile": {"type": "Localhost"}}), "seccomp profile Localhost", config={"allowedProfiles": ["RuntimeDefault"]}),
+    case(
+        "seccomp-container-level",
+        "seccomp-profile",
+        DEPLOYMENT,
+        d(**{"P.securityContext.seccompProfile": DELETE, "C0.securityContext.seccompProfile": {"type": "Localhost"}}),
+    ),
+    case(
+        "seccomp-only-runtime-default",
+        "seccomp-profile",
+        DEPLOYMENT,
+        d(**{"C0.securityContext.seccompProfile": {"type": "Localhost"}}),
+        "seccomp profile Localhost",
+        config={"allowedProfiles": ["RuntimeDefault"]},
+    ),
     case("seccomp-unknown", "seccomp-profile", DEPLOYMENT, d(**{"P.securityContext.seccompProfile.type": UNKNOWN})),
     # service-account-token-automount
     case("automount-ok", "service-account-token-automount", DEPLOYMENT, D),
-    case("automount-missing", "service-account-token-automount", DEPLOYMENT, d(**{"P.automountServiceAccountToken": DELETE}), "automountServiceAccountToken: false"),
+    case(
+        "automount-missing",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": DELETE}),
+        "automountServiceAccountToken: false",
+    ),
     case("automount-true", "service-account-token-automount", DEPLOYMENT, d(**{"P.automountServiceAccountToken": True}), "automountServiceAccountToken: false"),
-    case("automount-exempt", "service-account-token-automount", DEPLOYMENT, d(**{"P.automountServiceAccountToken": True}), config={"exemptNamespaces": ["platform"]}),
+    case(
+        "automount-exempt",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": True}),
+        config={"exemptNamespaces": ["platform"]},
+    ),
     # no-secrets-in-env
     case("env-ok", "no-secrets-in-env", DEPLOYMENT, D),
     case("env-literal", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DB_PASSWORD", "value": "hunter2"}]}), "DB_PASSWORD to a literal value"),
     case("env-harmless", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "TOKEN_TTL_SECONDS", "value": "3600"}]})),
-    case("env-secretkeyref-allowed", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]})),
-    case("env-secretkeyref-forbidden", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}), "through secretKeyRef", config={"allowSecretKeyRef": False}),
-    case("env-envfrom-forbidden", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.envFrom": [{"secretRef": {"name": "db"}}]}), "envFrom.secretRef", config={"allowSecretKeyRef": False}),
-    case("env-pattern", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DSN", "value": "postgres://u:p@db"}]}), "DSN to a literal", config={"secretNamePattern": "^DSN$"}),
+    case(
+        "env-secretkeyref-allowed",
+        "no-secrets-in-env",
+        DEPLOYMENT,
+        d(**{"C0.env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}),
+    ),
+    case(
+        "env-secretkeyref-forbidden",
+        "no-secrets-in-env",
+        DEPLOYMENT,
+        d(**{"C0.env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}),
+        "through secretKeyRef",
+        config={"allowSecretKeyRef": False},
+    ),
+    case(
+        "env-envfrom-forbidden",
+        "no-secrets-in-env",
+        DEPLOYMENT,
+        d(**{"C0.envFrom": [{"secretRef": {"name": "db"}}]}),
+        "envFrom.secretRef",
+        config={"allowSecretKeyRef": False},
+    ),
+    case(
+        "env-pattern",
+        "no-secrets-in-env",
+        DEPLOYMENT,
+        d(**{"C0.env": [{"name": "DSN", "value": "postgres://u:p@db"}]}),
+        "DSN to a literal",
+        config={"secretNamePattern": "^DSN$"},
+    ),
     case("env-unknown-value", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DB_PASSWORD", "value": UNKNOWN}]})),
     # resource-requests-limits
     case("resources-ok", "resource-requests-limits", DEPLOYMENT, D),
@@ -126,7 +251,12 @@ CASES: list[Case] = [
     case("probes-no-liveness", "probes-present", DEPLOYMENT, d(**{"C0.livenessProbe": DELETE}), "has no livenessProbe"),
     case("probes-none", "probes-present", DEPLOYMENT, d(**{"C0.livenessProbe": DELETE, "C0.readinessProbe": DELETE}), "livenessProbe or readinessProbe"),
     case("probes-liveness-optional", "probes-present", DEPLOYMENT, d(**{"C0.livenessProbe": DELETE}), config={"requireLiveness": False}),
-    case("probes-ignore-job", "probes-present", "kubernetes:batch/v1:Job", {"metadata": {"namespace": "platform"}, "spec": {"template": d(**{"C0.livenessProbe": DELETE})["spec"]["template"]}}),
+    case(
+        "probes-ignore-job",
+        "probes-present",
+        "kubernetes:batch/v1:Job",
+        {"metadata": {"namespace": "platform"}, "spec": {"template": d(**{"C0.livenessProbe": DELETE})["spec"]["template"]}},
+    ),
     # probe-ports-declared
     case("probe-port-ok", "probe-ports-declared", DEPLOYMENT, D),
     case("probe-port-name", "probe-ports-declared", DEPLOYMENT, d(**{"C0.livenessProbe.httpGet.port": "metrics"}), "livenessProbe on port 'metrics'"),
@@ -135,7 +265,9 @@ CASES: list[Case] = [
     case("probe-port-unknown-ports", "probe-ports-declared", DEPLOYMENT, d(**{"C0.ports.0.name": UNKNOWN})),
     # no-duplicate-env-vars
     case("dup-env-ok", "no-duplicate-env-vars", DEPLOYMENT, D),
-    case("dup-env", "no-duplicate-env-vars", DEPLOYMENT, d(**{"C0.env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}), "env vars A more than once"),
+    case(
+        "dup-env", "no-duplicate-env-vars", DEPLOYMENT, d(**{"C0.env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}), "env vars A more than once"
+    ),
     # min-replicas
     case("replicas-ok", "min-replicas", DEPLOYMENT, D),
     case("replicas-one", "min-replicas", DEPLOYMENT, d(**{"spec.replicas": 1.0}), "runs 1 replica(s)"),
@@ -146,12 +278,33 @@ CASES: list[Case] = [
     # replica-spread
     case("spread-ok", "replica-spread", DEPLOYMENT, D),
     case("spread-none", "replica-spread", DEPLOYMENT, d(**{"P.topologySpreadConstraints": DELETE}), "may all land on one node"),
-    case("spread-other-labels", "replica-spread", DEPLOYMENT, d(**{"P.topologySpreadConstraints.0.labelSelector.matchLabels": {"app": "other"}}), "may all land on one node"),
-    case("spread-anti-affinity", "replica-spread", DEPLOYMENT, d(**{
-        "P.topologySpreadConstraints": DELETE,
-        "P.affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 100.0, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "eurekaserver"}}}}]}},
-    })),
+    case(
+        "spread-other-labels",
+        "replica-spread",
+        DEPLOYMENT,
+        d(**{"P.topologySpreadConstraints.0.labelSelector.matchLabels": {"app": "other"}}),
+        "may all land on one node",
+    ),
+    case(
+        "spread-anti-affinity",
+        "replica-spread",
+        DEPLOYMENT,
+        d(
+            **{
+                "P.topologySpreadConstraints": DELETE,
+                "P.affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "weight": 100.0,
+                                "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "eurekaserver"}}},
+                            }
+                        ]
+                    }
+                },
+            }
+        ),
+    ),
     case("spread-single-replica", "replica-spread", DEPLOYMENT, d(**{"spec.replicas": 1.0, "P.topologySpreadConstraints": DELETE})),
     case("spread-zone-only", "replica-spread", DEPLOYMENT, D, "topology.kubernetes.io/zone", config={"topologyKeys": ["topology.kubernetes.io/zone"]}),
     case("spread-unknown-labels", "replica-spread", DEPLOYMENT, d(**{"spec.template.metadata.labels.app": UNKNOWN})),
@@ -159,14 +312,31 @@ CASES: list[Case] = [
     case("selector-ok", "selector-matches-template", DEPLOYMENT, D),
     case("selector-mismatch", "selector-matches-template", DEPLOYMENT, d(**{"spec.selector.matchLabels.app": "other"}), "does not match the pod template"),
     case("selector-missing", "selector-matches-template", DEPLOYMENT, d(**{"spec.selector": DELETE}), "has no spec.selector"),
-    case("selector-expressions", "selector-matches-template", DEPLOYMENT, d(**{"spec.selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["eurekaserver"]}]}})),
-    case("selector-expressions-mismatch", "selector-matches-template", DEPLOYMENT, d(**{"spec.selector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}), "does not match"),
+    case(
+        "selector-expressions",
+        "selector-matches-template",
+        DEPLOYMENT,
+        d(**{"spec.selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["eurekaserver"]}]}}),
+    ),
+    case(
+        "selector-expressions-mismatch",
+        "selector-matches-template",
+        DEPLOYMENT,
+        d(**{"spec.selector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}),
+        "does not match",
+    ),
     case("selector-ignore-job", "selector-matches-template", "kubernetes:batch/v1:Job", {"spec": {"template": D["spec"]["template"]}}),
     # rolling-update-strategy
     case("rollout-ok", "rolling-update-strategy", DEPLOYMENT, D),
     case("rollout-recreate", "rolling-update-strategy", DEPLOYMENT, d(**{"spec.strategy": {"type": "Recreate"}}), "Recreate strategy"),
     case("rollout-missing", "rolling-update-strategy", DEPLOYMENT, d(**{"spec.strategy": DELETE}), "declares no spec.strategy"),
-    case("rollout-statefulset-ondelete", "rolling-update-strategy", "kubernetes:apps/v1:StatefulSet", d(**{"spec.strategy": DELETE, "spec.updateStrategy": {"type": "OnDelete"}}), "OnDelete"),
+    case(
+        "rollout-statefulset-ondelete",
+        "rolling-update-strategy",
+        "kubernetes:apps/v1:StatefulSet",
+        d(**{"spec.strategy": DELETE, "spec.updateStrategy": {"type": "OnDelete"}}),
+        "OnDelete",
+    ),
     case("rollout-daemonset-default", "rolling-update-strategy", "kubernetes:apps/v1:DaemonSet", d(**{"spec.strategy": DELETE})),
     # no-host-ports
     case("hostport-ok", "no-host-ports", DEPLOYMENT, D),
@@ -174,13 +344,57 @@ CASES: list[Case] = [
     case("hostport-allowed", "no-host-ports", DEPLOYMENT, d(**{"C0.ports.0.hostPort": 8761.0}), config={"allowedHostPorts": [8761.0]}),
     # host-port-capacity
     case("capacity-ok", "host-port-capacity", DEPLOYMENT, D),
-    case("capacity-pending", "host-port-capacity", DEPLOYMENT, d(**{"C0.ports.0.hostPort": 8761.0}), "1 pod(s) stay Pending", config={"schedulableWorkers": 1.0}),
-    case("capacity-rollout-stuck", "host-port-capacity", DEPLOYMENT, d(**{"C0.ports.0.hostPort": 8761.0}), "rollout never finishes", config={"schedulableWorkers": 2.0}),
-    case("capacity-rollout-ok", "host-port-capacity", DEPLOYMENT, d(**{"C0.ports.0.hostPort": 8761.0, "spec.strategy.rollingUpdate": {"maxSurge": 0.0, "maxUnavailable": 1.0}}), config={"schedulableWorkers": 2.0}),
-    case("capacity-required-anti-affinity", "host-port-capacity", DEPLOYMENT, d(**{"spec.replicas": 3.0, "P.affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "eurekaserver"}}}]}}}), "required podAntiAffinity", config={"schedulableWorkers": 2.0}),
-    case("capacity-ignore-daemonset", "host-port-capacity", "kubernetes:apps/v1:DaemonSet", d(**{"C0.ports.0.hostPort": 8761.0}), config={"schedulableWorkers": 1.0}),
-    case("capacity-unknown-replicas", "host-port-capacity", DEPLOYMENT, d(**{"C0.ports.0.hostPort": 8761.0, "spec.replicas": UNKNOWN}), config={"schedulableWorkers": 1.0}),
+    case(
+        "capacity-pending", "host-port-capacity", DEPLOYMENT, d(**{"C0.ports.0.hostPort": 8761.0}), "1 pod(s) stay Pending", config={"schedulableWorkers": 1.0}
+    ),
+    case(
+        "capacity-rollout-stuck",
+        "host-port-capacity",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.hostPort": 8761.0}),
+        "rollout never finishes",
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-rollout-ok",
+        "host-port-capacity",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.hostPort": 8761.0, "spec.strategy.rollingUpdate": {"maxSurge": 0.0, "maxUnavailable": 1.0}}),
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-required-anti-affinity",
+        "host-port-capacity",
+        DEPLOYMENT,
+        d(
+            **{
+                "spec.replicas": 3.0,
+                "P.affinity": {
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "eurekaserver"}}}
+                        ]
+                    }
+                },
+            }
+        ),
+        "required podAntiAffinity",
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-ignore-daemonset",
+        "host-port-capacity",
+        "kubernetes:apps/v1:DaemonSet",
+        d(**{"C0.ports.0.hostPort": 8761.0}),
+        config={"schedulableWorkers": 1.0},
+    ),
+    case(
+        "capacity-unknown-replicas",
+        "host-port-capacity",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.hostPort": 8761.0, "spec.replicas": UNKNOWN}),
+        config={"schedulableWorkers": 1.0},
+    ),
     # no-bare-pods
     case("bare-pod", "no-bare-pods", "kubernetes:core/v1:Pod", {"metadata": {"namespace": "platform"}, "spec": D["spec"]["template"]["spec"]}, "is a bare Pod"),
     case("bare-pod-deployment-ok", "no-bare-pods", DEPLOYMENT, D),
@@ -200,7 +414,14 @@ CASES: list[Case] = [
     case("api-policy-v1beta1", "deprecated-api-version", "kubernetes:policy/v1beta1:PodDisruptionBudget", {}, "policy/v1beta1"),
     case("api-batch-v1beta1", "deprecated-api-version", "kubernetes:batch/v1beta1:CronJob", {}, "batch/v1beta1"),
     case("api-alpha-not-flagged", "deprecated-api-version", "kubernetes:storage.k8s.io/v1alpha1:VolumeAttributesClass", {}),
-    case("api-alpha-flagged", "deprecated-api-version", "kubernetes:storage.k8s.io/v1alpha1:VolumeAttributesClass", {}, "pre-release API version", config={"flagAlphaBeta": True}),
+    case(
+        "api-alpha-flagged",
+        "deprecated-api-version",
+        "kubernetes:storage.k8s.io/v1alpha1:VolumeAttributesClass",
+        {},
+        "pre-release API version",
+        config={"flagAlphaBeta": True},
+    ),
     case("api-ignore-command", "deprecated-api-version", "command:remote:Command", {"create": "kubectl apply -f extensions-v1beta1.yaml"}),
 ]
 
