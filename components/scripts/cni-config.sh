@@ -6,15 +6,23 @@ set -euo pipefail
 . /usr/local/lib/vm-platform/lib.sh
 wait_for 60 "flannel subnet lease" test -s /run/flannel/subnet.env
 . /run/flannel/subnet.env
+# flanneld writes the node's gateway address (10.244.8.1/24); host-local wants the network.
+network_of() {
+  local ip=${1%/*} len=${1#*/} a b c d n
+  IFS=. read -r a b c d <<< "$ip"
+  n=$(( (a << 24 | b << 16 | c << 8 | d) & (0xFFFFFFFF << (32 - len)) & 0xFFFFFFFF ))
+  echo "$((n >> 24 & 255)).$((n >> 16 & 255)).$((n >> 8 & 255)).$((n & 255))/$len"
+}
+subnet=$(network_of "$FLANNEL_SUBNET")
 cat <<JSON | write_file "${CNI_CONF:?}" 0644
 {
   "cniVersion": "0.4.0",
   "name": "vm-platform",
   "plugins": [
     {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "mtu": ${FLANNEL_MTU},
-     "ipam": {"type": "host-local", "subnet": "${FLANNEL_SUBNET}", "routes": [{"dst": "0.0.0.0/0"}]}},
+     "ipam": {"type": "host-local", "subnet": "${subnet}", "gateway": "${FLANNEL_SUBNET%/*}", "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
 JSON
-echo "$FLANNEL_SUBNET"
+echo "$subnet"

@@ -7,8 +7,10 @@ set -euo pipefail
 . /usr/local/lib/vm-platform/pki-lib.sh
 : "${NODE_NAME:?}" "${NODE_ADDR:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-while IFS='=' read -r name data; do
-  [ -n "$name" ] || continue
+# name=base64 per line; split by hand: `IFS== read` would drop a trailing "=" of the padding.
+while IFS= read -r line || [ -n "$line" ]; do
+  name=${line%%=*} data=${line#*=}
+  [ -n "$line" ] && [ "$name" != "$line" ] || continue
   echo "$data" | base64 -d > "$work/$name.csr"
 done
 sign_csr "$work/kubelet.csr" ca both "DNS:$NODE_NAME,IP:$NODE_ADDR" "CN=system:node:$NODE_NAME,O=system:nodes" > "$work/kubelet.crt"
