@@ -106,6 +106,17 @@ def registry_hosts(s: Settings) -> str:
     )
 
 
+def node_ready_check(api_server: str, node: str) -> str:
+    """Health check for a kubelet restart: the kubelet answers locally and the API server reports
+    this node Ready (asked with the node's own certificate, which the Node authorizer allows)."""
+    pki = "/etc/vm-platform/pki"
+    return (
+        "curl -fs http://127.0.0.1:10248/healthz >/dev/null && "
+        f"curl -fs --cacert {pki}/ca.crt --cert {pki}/kubelet.crt --key {pki}/kubelet.key {api_server}/api/v1/nodes/{node} "
+        "| tr -d ' \\n' | grep -q '\"type\":\"Ready\",\"status\":\"True\"'"
+    )
+
+
 class WorkerNode(pulumi.ComponentResource):
     """Turns one worker host into a Kubernetes node that reports Ready.
 
@@ -174,7 +185,7 @@ class WorkerNode(pulumi.ComponentResource):
         kl_unit = r.unit_file(f"{p}-kubelet-unit", t, "kubelet", kl_text, parent=self, depends_on=[bins["kubelet"], reset])
         kubelet = r.restart(
             f"{p}-kubelet-restart", t, "kubelet", [r.sha256(kl_conf_text), r.sha256(kl_text), version_stamp(s, "kubelet"), certs_hash],
-            parent=self, health="curl -fs http://127.0.0.1:10248/healthz",
+            parent=self, health=node_ready_check(cp.api_server_endpoint, host.name), timeout=180,
             depends_on=[kl_conf, kl_unit, containerd, cni, cp.api_server_ready],
         )  # fmt: skip
 
@@ -189,8 +200,10 @@ class WorkerNode(pulumi.ComponentResource):
         )  # fmt: skip
 
         self.restarts = {"containerd": containerd, "flanneld": flanneld, "kubelet": kubelet, "kube-proxy": kube_proxy}
+        # The kubelet restart already waits for Ready; this confirms it from the control plane's
+        # side once (its stdout is the kubelet version the API server reports).
         self.ready = r.step(
             f"{p}-ready", cp.target, "wait-node-ready.sh", parent=self, env={"NODE_NAME": host.name, "TIMEOUT": 300},
-            triggers=[kubelet.id], depends_on=[kubelet, kube_proxy],
+            depends_on=[kubelet, kube_proxy],
         )  # fmt: skip
         self.register_outputs({"node_name": self.node_name, "ready": self.ready.stdout})

@@ -67,8 +67,16 @@ class PreviewResult:
         return Counter(s["type"] for s in self.steps if op is None or s["op"] == op)
 
     def changed(self) -> dict[str, tuple[str, list[str]]]:
-        """urn name -> (op, diff keys) for every step that is not 'same'."""
-        return {s["name"]: (s["op"], s.get("diffs") or []) for s in self.steps if s["op"] not in ("same", "read")}
+        """urn name -> (op, diff keys) for every resource that is not 'same'. A replacement shows
+        as several steps (create-replacement, replace, delete-replaced): reported as 'replace'."""
+        out: dict[str, tuple[str, list[str]]] = {}
+        for s in self.steps:
+            if s["op"] in ("same", "read"):
+                continue
+            op = "replace" if s["op"] in ("create-replacement", "replace", "delete-replaced") else s["op"]
+            prev_diffs = out.get(s["name"], (op, []))[1]
+            out[s["name"]] = (op, sorted(set(prev_diffs) | set(s.get("diffs") or [])))
+        return out
 
 
 class Project:
