@@ -60,6 +60,10 @@ class PreviewResult:
     stdout: str = ""
     error: str = ""
 
+    def detailed(self, name: str) -> list[str]:
+        """The property paths a resource's step changes (the provider's detailed diff)."""
+        return sorted({p for s in self.steps if s["name"] == name for p in s["detailed"]})
+
     def ops(self) -> Counter:
         return Counter(s["op"] for s in self.steps)
 
@@ -110,7 +114,10 @@ class Project:
         def on_event(ev: auto.EngineEvent) -> None:
             if ev.resource_pre_event:
                 md = ev.resource_pre_event.metadata
-                res.steps.append({"op": str(md.op.value if hasattr(md.op, "value") else md.op), "type": md.type, "name": md.urn.split("::")[-1], "diffs": md.diffs or [], "urn": md.urn})
+                res.steps.append({
+                    "op": str(md.op.value if hasattr(md.op, "value") else md.op), "type": md.type, "name": md.urn.split("::")[-1],
+                    "diffs": md.diffs or [], "detailed": sorted((md.detailed_diff or {}).keys()), "urn": md.urn,
+                })  # fmt: skip
             if ev.policy_event:
                 pe = ev.policy_event
                 res.policy.append({"policy": pe.policy_name, "level": pe.enforcement_level, "message": pe.message, "urn": pe.resource_urn})

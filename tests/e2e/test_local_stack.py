@@ -135,8 +135,9 @@ def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(lo
     project.set_path(stack, "eureka.image", "eureka-server:1.0.1")
     try:
         preview = project.preview(stack)
-        assert preview.changed() == {"eureka-app-deployment": ("update", ["spec"])}, preview.changed()
-        assert "replace" not in preview.ops()
+        assert list(preview.changed()) == ["eureka-app-deployment"] and preview.changed()["eureka-app-deployment"][0] == "update", preview.changed()
+        assert preview.detailed("eureka-app-deployment") == ["spec.template.spec.containers[0].image"], preview.detailed("eureka-app-deployment")
+        assert not any(op in preview.ops() for op in ("replace", "create-replacement", "delete"))
         assert "eureka-server:1.0.1" in preview.stdout
     finally:
         project.set_path(stack, "eureka.image", "eureka-server:1.0.0")
