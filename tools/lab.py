@@ -928,11 +928,23 @@ def render_stack_yaml(cfg: dict[str, Any], key: str) -> str:
 
 
 def write_stack_file(workers: int, backend: str) -> tuple[Path, bool]:
-    text = render_stack_yaml(_stack_values(workers, None, backend), str(key_path()))
     path = ROOT / "Pulumi.local.yaml"
+    text = render_stack_yaml(_stack_values(workers, None, backend), str(key_path())) + _kept_secrets(path)
     changed = not path.exists() or path.read_text() != text
     write_if_changed(path, text)
     return path, changed
+
+
+def _kept_secrets(path: Path) -> str:
+    """The parts of an existing Pulumi.local.yaml that pulumi wrote: the secure values and the
+    encryption salt. Rewriting the file must keep them, or the stack's secrets (in config and in
+    state) could no longer be decrypted."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    kept = [f"  {k}:\n    secure: {v}\n" for k, v in re.findall(r"^  (\S+):\n    secure: (\S+)$", text, re.M)]
+    kept += [f"encryptionsalt: {v}\n" for v in re.findall(r"^encryptionsalt: (\S+)$", text, re.M)]
+    return "".join(kept)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -144,26 +144,29 @@ def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(lo
 
 
 def test_up_killed_mid_bootstrap_converges(local: tuple[Project, auto.Stack], lab: Lab):
-    """SIGKILL the engine while it restarts kubelet: the state keeps a pending operation. The
-    next run clears pending creates (`pulumi refresh --clear-pending-creates`, safe because
-    every host script converges) and `up` converges to the same healthy cluster."""
+    """SIGKILL the engine (and its plugins) while it restarts kubelet: the stack stays locked
+    and the state keeps a pending operation. Recovery, as the README says: `pulumi cancel`
+    (removes the dead run's lock), `pulumi refresh --clear-pending-creates` (drops the pending
+    create: safe because every host script converges), then `up` converges."""
     project, stack = local
     project.set_path(stack, "kubelet.maxPods", 70)
     proc = subprocess.Popen(
         [str(project.engine_dir / "pulumi"), "up", "--yes", "--skip-preview", "-s", "local", "--color", "never"],
         cwd=project.dir, env={**os.environ, **project.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group: the kill takes the plugins with it, like a crash
     )  # fmt: skip
     killed_at = None
     assert proc.stdout is not None
     for line in proc.stdout:
         if f"{WORKER}-kubelet-restart" in line and "creating" in line:
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
             killed_at = line.strip()
             break
     proc.wait(timeout=120)
     assert killed_at, "the kubelet restart step never started"
     print(f"\n[e2e] killed pulumi at: {killed_at}")
     t0 = time.monotonic()
+    project.pulumi("cancel", "--yes", "-s", "local")
     stack.refresh(color="never", clear_pending_creates=True)
     result = stack.up(color="never")
     print(f"[e2e] converge after kill: {time.monotonic() - t0:.1f} s; {result.summary.resource_changes}")
