@@ -9,8 +9,8 @@ sha256 computed here.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 from pulumi_command import remote
@@ -64,9 +64,7 @@ def install_binaries(
         deps = list(depends_on)
         if src.local_path:
             if not os.path.exists(src.local_path):
-                raise pulumi.RunError(
-                    f"binaries.localDir: expected {src.local_path} to exist (build it with `python -m tools.binaries`), found nothing"
-                )
+                raise pulumi.RunError(f"binaries.localDir: expected {src.local_path} to exist (build it with `python -m tools.binaries`), found nothing")
             staged = f"{STAGE_DIR}/{name}"
             copy = remote.CopyToRemote(
                 f"{prefix}-stage-{name}",

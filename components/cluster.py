@@ -60,5 +60,10 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.ready, *self.registry.images_pushed]),
         )
         self.register_outputs(
-            {"api_server_endpoint": self.api_server_endpoint, "kubeconfig": self.kubeconfig, "registry_endpoint": self.registry_endpoint, "node_names": self.node_names}
+            {
+                "api_server_endpoint": self.api_server_endpoint,
+                "kubeconfig": self.kubeconfig,
+                "registry_endpoint": self.registry_endpoint,
+                "node_names": self.node_names,
+            }
         )

@@ -80,8 +80,12 @@ class ControlPlane(pulumi.ComponentResource):
 
         self.scripts = r.HostScripts(f"{p}-scripts", (t, CONTROL_PLANE_SCRIPTS), pulumi.ResourceOptions(parent=self))
         base = [self.scripts.installed]
-        hosts_file = r.step(f"{p}-hosts-file", t, "hosts-file.sh", parent=self, stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}), depends_on=base)
-        self.prereqs = r.step(f"{p}-prereqs", t, "prereqs.sh", parent=self, env={"PACKAGES": " ".join(s.packages.control_plane)}, depends_on=[*base, hosts_file])
+        hosts_file = r.step(
+            f"{p}-hosts-file", t, "hosts-file.sh", parent=self, stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}), depends_on=base
+        )
+        self.prereqs = r.step(
+            f"{p}-prereqs", t, "prereqs.sh", parent=self, env={"PACKAGES": " ".join(s.packages.control_plane)}, depends_on=[*base, hosts_file]
+        )
         bins = install_binaries(p, s, t, CONTROL_PLANE_BINARIES, parent=self, depends_on=[self.prereqs])
 
         pki = r.step(
@@ -89,7 +93,13 @@ class ControlPlane(pulumi.ComponentResource):
             t,
             "pki-init.sh",
             parent=self,
-            env={"CP_NAME": host.name, "CP_ADDR": host.address, "SERVICE_IP": n.kubernetes_service_ip, "CLUSTER_DOMAIN": n.cluster_domain, "API_PORT": n.api_server_port},
+            env={
+                "CP_NAME": host.name,
+                "CP_ADDR": host.address,
+                "SERVICE_IP": n.kubernetes_service_ip,
+                "CLUSTER_DOMAIN": n.cluster_domain,
+                "API_PORT": n.api_server_port,
+            },
             delete=("remove-pki.sh", {}),
             depends_on=[self.prereqs],
         )
@@ -124,7 +134,9 @@ class ControlPlane(pulumi.ComponentResource):
 
         # kube-controller-manager and kube-scheduler
         cm_text = r.render("kube-controller-manager.service", pod_cidr=n.pod_cidr, service_cidr=n.service_cidr)
-        cm_unit = r.unit_file(f"{p}-kube-controller-manager-unit", t, "kube-controller-manager", cm_text, parent=self, depends_on=[pki, bins["kube-controller-manager"]])
+        cm_unit = r.unit_file(
+            f"{p}-kube-controller-manager-unit", t, "kube-controller-manager", cm_text, parent=self, depends_on=[pki, bins["kube-controller-manager"]]
+        )
         self.controller_manager = r.restart(
             f"{p}-kube-controller-manager-restart", t, "kube-controller-manager",
             [r.sha256(cm_text), version_stamp(s, "kube-controller-manager")], parent=self,

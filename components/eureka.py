@@ -4,8 +4,8 @@ eureka.replicas is scaling."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 

@@ -8,8 +8,8 @@ hostPort is possible but off by default: with it, replicas > nodes leaves pods P
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -105,7 +105,10 @@ class Microservice(pulumi.ComponentResource):
             spec={
                 "replicas": a.replicas,
                 "selector": {"matchLabels": labels},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": _int_or_str(a.max_surge), "maxUnavailable": _int_or_str(a.max_unavailable)}},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": _int_or_str(a.max_surge), "maxUnavailable": _int_or_str(a.max_unavailable)},
+                },
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
             opts=pulumi.ResourceOptions(parent=self),

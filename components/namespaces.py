@@ -57,7 +57,7 @@ class PlatformNamespaces(pulumi.ComponentResource):
                     f"{name}-{ns}-pull",
                     metadata={"name": PULL_SECRET, "namespace": self.names[ns]},
                     type="kubernetes.io/dockerconfigjson",
-                    string_data={".dockerconfigjson": pulumi.Output.secret(cfg)},
+                    string_data={".dockerconfigjson": cfg},  # secret: derived from the secret credentials
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 self.pull_secrets[ns].append(pull.metadata.apply(lambda m: m["name"]))

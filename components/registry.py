@@ -33,12 +33,8 @@ class ImageRegistryArgs:
 
 def registry_config(s: Settings) -> str:
     reg = s.registry
-    tls_block = (
-        "  tls:\n    certificate: /etc/vm-platform/pki/registry.crt\n    key: /etc/vm-platform/pki/registry.key\n" if reg.tls else ""
-    )
-    auth_block = (
-        "auth:\n  htpasswd:\n    realm: vm-platform-registry\n    path: /etc/vm-platform/registry/htpasswd\n" if reg.auth else ""
-    )
+    tls_block = "  tls:\n    certificate: /etc/vm-platform/pki/registry.crt\n    key: /etc/vm-platform/pki/registry.key\n" if reg.tls else ""
+    auth_block = "auth:\n  htpasswd:\n    realm: vm-platform-registry\n    path: /etc/vm-platform/registry/htpasswd\n" if reg.auth else ""
     return r.render("registry-config.yml", storage_dir=reg.storage_dir, port=reg.port, tls_block=tls_block, auth_block=auth_block)
 
 

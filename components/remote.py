@@ -16,9 +16,9 @@ import os
 import shlex
 import string
 import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pulumi
 from pulumi_command import remote

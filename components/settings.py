@@ -14,8 +14,9 @@ import ipaddress
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 PROJECT = "vm-platform"
 
@@ -333,7 +334,12 @@ class _Reader:
         return self.value(path, lambda v: isinstance(v, str) and ipaddress.IPv4Address(v) is not None, "an IPv4 address", fix)
 
     def cidr(self, path: str, fix: Any) -> Any:
-        return self.value(path, lambda v: isinstance(v, str) and "/" in v and ipaddress.IPv4Network(v, strict=True) is not None, "an IPv4 network in CIDR form (e.g. 10.0.0.0/16, host bits zero)", fix)
+        return self.value(
+            path,
+            lambda v: isinstance(v, str) and "/" in v and ipaddress.IPv4Network(v, strict=True) is not None,
+            "an IPv4 network in CIDR form (e.g. 10.0.0.0/16, host bits zero)",
+            fix,
+        )
 
     def listing(self, path: str, fix: Any, default: Any = _MISSING) -> Any:
         return self.value(path, lambda v: isinstance(v, list), "a list", fix, default)
@@ -419,7 +425,12 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     if k8s_version:
         minor = int(_K8S_VERSION.match(k8s_version).group(1))  # type: ignore[union-attr]
         if minor not in SUPPORTED_K8S_MINORS:
-            r.problem("kubernetesVersion", f"a supported minor version (v1.{SUPPORTED_K8S_MINORS.start} to v1.{SUPPORTED_K8S_MINORS.stop - 1})", k8s_version, "v1.34.4")
+            r.problem(
+                "kubernetesVersion",
+                f"a supported minor version (v1.{SUPPORTED_K8S_MINORS.start} to v1.{SUPPORTED_K8S_MINORS.stop - 1})",
+                k8s_version,
+                "v1.34.4",
+            )
 
     # SSH
     ssh_user = r.string("ssh.user", re.compile(r"^[a-z_][a-z0-9_-]*$"), "a user name", "root", default="root")
@@ -430,7 +441,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     private_key: Secret | None = None
     if not isinstance(key, Secret) or "PRIVATE KEY" not in key.reveal():
         found = key if not isinstance(key, str) else Described("a plaintext value (it must be stored as a secret)")
-        r.problems.append(Problem("sshPrivateKey", "an SSH private key stored as a secret", found, "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519"))
+        r.problems.append(
+            Problem("sshPrivateKey", "an SSH private key stored as a secret", found, "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519")
+        )
     else:
         private_key = key
 
@@ -498,7 +511,12 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
         sn = ipaddress.IPv4Network(service_cidr)
         dns = ipaddress.IPv4Address(cluster_dns)
         if dns not in sn or dns == next(sn.hosts()):
-            r.problem("network.clusterDns", f"an address inside network.serviceCidr ({service_cidr}) other than its first, which the kubernetes Service takes", cluster_dns, str(list(_take(sn.hosts(), 10))[-1]))
+            r.problem(
+                "network.clusterDns",
+                f"an address inside network.serviceCidr ({service_cidr}) other than its first, which the kubernetes Service takes",
+                cluster_dns,
+                str(list(_take(sn.hosts(), 10))[-1]),
+            )
 
     # Binaries
     source = r.enum("binaries.source", BINARY_SOURCES, default="release")
@@ -532,32 +550,75 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
             r.problem("registry.username", "a user name when registry.auth is true", _MISSING, "platform")
         if not isinstance(password, Secret):
             found = password if not isinstance(password, str) else Described("a plaintext value (it must be stored as a secret)")
-            r.problems.append(Problem("registryPassword", "a password stored as a secret when registry.auth is true", found, fix_command("registryPassword", secret=True)))
-    storage_dir = r.string("registry.storageDir", re.compile(r"^/[^\s]*$"), "an absolute path on the control-plane host", "/var/lib/registry", default="/var/lib/registry")
-    reg_binary = r.string("registry.binary", re.compile(r"^/[^\s]*$"), "the absolute path of the registry (distribution) binary on the control-plane host", "/usr/bin/docker-registry", default="/usr/bin/docker-registry")
+            r.problems.append(
+                Problem("registryPassword", "a password stored as a secret when registry.auth is true", found, fix_command("registryPassword", secret=True))
+            )
+    storage_dir = r.string(
+        "registry.storageDir", re.compile(r"^/[^\s]*$"), "an absolute path on the control-plane host", "/var/lib/registry", default="/var/lib/registry"
+    )
+    reg_binary = r.string(
+        "registry.binary",
+        re.compile(r"^/[^\s]*$"),
+        "the absolute path of the registry (distribution) binary on the control-plane host",
+        "/usr/bin/docker-registry",
+        default="/usr/bin/docker-registry",
+    )
     images: list[RegistryImage] = []
-    for i, img in enumerate(r.listing("registry.images", [], default=[]) or []):
+    for i in range(len(r.listing("registry.images", [], default=[]) or [])):
         name = r.value(f"registry.images[{i}].name", _pinned_image, "an image name with a tag other than latest (repo:tag)", "pause:3.10")
-        archive = r.string(f"registry.images[{i}].archive", re.compile(r"^((/|~|\$).*)?$"), "an absolute path to an OCI archive on this machine (or empty when the image is pushed by other means)", "/path/to/image.tar", default="")
+        archive = r.string(
+            f"registry.images[{i}].archive",
+            re.compile(r"^((/|~|\$).*)?$"),
+            "an absolute path to an OCI archive on this machine (or empty when the image is pushed by other means)",
+            "/path/to/image.tar",
+            default="",
+        )
         if archive and not os.path.isfile(os.path.expandvars(os.path.expanduser(archive))) and not raw.get("_skipPathChecks"):
-            r.problem(f"registry.images[{i}].archive", "an existing OCI archive on this machine (python -m tools.images builds the platform's)", archive, archive)
+            r.problem(
+                f"registry.images[{i}].archive", "an existing OCI archive on this machine (python -m tools.images builds the platform's)", archive, archive
+            )
         if name:
             images.append(RegistryImage(name, archive))
     pause = r.value("pauseImage", _pinned_image, "the pod-sandbox image as repo:tag inside the private registry", "pause:3.10", default="pause:3.10")
     if pause and pause not in {i.name for i in images}:
-        r.problem("registry.images", f"a list that includes the pause image ({pause}) so nodes never reach the internet for it", [i.name for i in images], [{"name": pause, "archive": "/path/to/pause.tar"}] + [{"name": i.name, "archive": i.archive} for i in images])
+        r.problem(
+            "registry.images",
+            f"a list that includes the pause image ({pause}) so nodes never reach the internet for it",
+            [i.name for i in images],
+            [{"name": pause, "archive": "/path/to/pause.tar"}] + [{"name": i.name, "archive": i.archive} for i in images],
+        )
 
     cgroup_driver = r.enum("runtime.cgroupDriver", ("systemd", "cgroupfs"), default="systemd")
     restrict_oom = r.boolean("runtime.restrictOomScoreAdj", False, default=False)
-    cni_bin_dir = r.string("runtime.cniBinDir", re.compile(r"^/[^\s]*$"), "an absolute directory of CNI plugins on the workers", "/usr/lib/cni", default="/usr/lib/cni")
+    cni_bin_dir = r.string(
+        "runtime.cniBinDir", re.compile(r"^/[^\s]*$"), "an absolute directory of CNI plugins on the workers", "/usr/lib/cni", default="/usr/lib/cni"
+    )
     snapshotter = r.enum("runtime.snapshotter", ("overlayfs", "native"), default="overlayfs")
     max_open_files = r.integer("runtime.maxOpenFiles", 1024, 1 << 20, 1048576, default=1048576)
     pkg_default_cp = ["openssl", "curl", "ca-certificates", "docker-registry", "skopeo", "apache2-utils"]
     pkg_default_worker = ["openssl", "curl", "ca-certificates", "containerd", "runc", "containernetworking-plugins", "iptables", "conntrack"]
-    pkgs_cp = r.value("hostPackages.controlPlane", lambda v: isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v), "a list of OS package names", pkg_default_cp, default=pkg_default_cp)
-    pkgs_worker = r.value("hostPackages.worker", lambda v: isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v), "a list of OS package names", pkg_default_worker, default=pkg_default_worker)
+    pkgs_cp = r.value(
+        "hostPackages.controlPlane",
+        lambda v: isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v),
+        "a list of OS package names",
+        pkg_default_cp,
+        default=pkg_default_cp,
+    )
+    pkgs_worker = r.value(
+        "hostPackages.worker",
+        lambda v: isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v),
+        "a list of OS package names",
+        pkg_default_worker,
+        default=pkg_default_worker,
+    )
 
-    kubelet = r.value("kubelet", lambda v: isinstance(v, Mapping) and all(isinstance(k, str) and _KUBELET_SETTING.match(k) for k in v), "a map of KubeletConfiguration fields (camelCase) to values", {}, default={})
+    kubelet = r.value(
+        "kubelet",
+        lambda v: isinstance(v, Mapping) and all(isinstance(k, str) and _KUBELET_SETTING.match(k) for k in v),
+        "a map of KubeletConfiguration fields (camelCase) to values",
+        {},
+        default={},
+    )
 
     # Eureka
     ns_names = r.listing("namespaces", ["platform"], default=[]) or []
@@ -568,8 +629,12 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     service_port = r.integer("eureka.servicePort", 1, 65535, 80, default=80)
     container_port = r.integer("eureka.containerPort", 1, 65535, 8761, default=8761)
     host_port = r.integer("eureka.hostPort", 0, 65535, 0, default=0)
-    max_surge = r.value("eureka.maxSurge", lambda v: _PERCENT_OR_INT.match(str(v)) is not None, "an integer or a percentage such as 25%", "25%", default="25%", convert=str)
-    max_unavail = r.value("eureka.maxUnavailable", lambda v: _PERCENT_OR_INT.match(str(v)) is not None, "an integer or a percentage such as 25%", "0", default="0", convert=str)
+    max_surge = r.value(
+        "eureka.maxSurge", lambda v: _PERCENT_OR_INT.match(str(v)) is not None, "an integer or a percentage such as 25%", "25%", default="25%", convert=str
+    )
+    max_unavail = r.value(
+        "eureka.maxUnavailable", lambda v: _PERCENT_OR_INT.match(str(v)) is not None, "an integer or a percentage such as 25%", "0", default="0", convert=str
+    )
     if max_surge in ("0", "0%") and max_unavail in ("0", "0%"):
         r.problem("eureka.maxUnavailable", "a non-zero value when eureka.maxSurge is 0 (a rollout could never make progress)", max_unavail, "1")
     min_available = r.integer("eureka.minAvailable", 0, 100, 1, default=1)
@@ -584,20 +649,32 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     if mem_req and mem_lim and _mem_bytes(mem_req) > _mem_bytes(mem_lim):
         r.problem("eureka.resources.limits.memory", f"at least the request ({mem_req})", mem_lim, mem_req)
     if service_type == "LoadBalancer" and load_balancer == "none":
-        r.problem("eureka.serviceType", "ClusterIP or NodePort: network.loadBalancer is none, so a LoadBalancer Service would never get an address", service_type, "NodePort")
+        r.problem(
+            "eureka.serviceType",
+            "ClusterIP or NodePort: network.loadBalancer is none, so a LoadBalancer Service would never get an address",
+            service_type,
+            "NodePort",
+        )
 
     # Maintenance
     m_nodes = r.listing("maintenance.nodes", [], default=[]) or []
     worker_names = [w.name for w in workers]
     for i, n in enumerate(m_nodes):
         if n not in worker_names:
-            r.problem(f"maintenance.nodes[{i}]", "the name of a worker (one of " + ", ".join(worker_names) + ")", n, worker_names[0] if worker_names else "worker-1")
+            r.problem(
+                f"maintenance.nodes[{i}]", "the name of a worker (one of " + ", ".join(worker_names) + ")", n, worker_names[0] if worker_names else "worker-1"
+            )
     drain = r.boolean("maintenance.drain", True, default=True)
     schedulable = [w for w in worker_names if w not in m_nodes]
     if workers and not schedulable and replicas:
         r.problem("maintenance.nodes", "a list that leaves at least one worker schedulable", m_nodes, m_nodes[:-1])
     if host_port and replicas is not None and replicas > len(schedulable) and workers:
-        r.problem("eureka.hostPort", f"0 (off): with hostPort each node runs one replica, and {replicas} replicas > {len(schedulable)} schedulable worker(s) leaves pods Pending", host_port, 0)
+        r.problem(
+            "eureka.hostPort",
+            f"0 (off): with hostPort each node runs one replica, and {replicas} replicas > {len(schedulable)} schedulable worker(s) leaves pods Pending",
+            host_port,
+            0,
+        )
 
     # Namespaces and secrets
     namespaces: list[str] = []
@@ -633,7 +710,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
             if not _SECRET_KEY.match(k):
                 r.problem(f"{path}.data", "keys of letters, digits, '-', '_' and '.'", k, "password")
             elif not isinstance(v, Secret):
-                r.problems.append(Problem(f"{path}.data.{k}", "a value stored as a secret", Described("a plaintext value"), fix_command(f"{path}.data.{k}", secret=True)))
+                r.problems.append(
+                    Problem(f"{path}.data.{k}", "a value stored as a secret", Described("a plaintext value"), fix_command(f"{path}.data.{k}", secret=True))
+                )
             else:
                 data[k] = v
         secrets.append(AppSecret(sname, sns, data))
@@ -651,12 +730,26 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
         workers=tuple(workers),
         network=NetworkSettings(host_cidr, pod_cidr, pod_len, backend, service_cidr, cluster_dns, cluster_domain, api_port, load_balancer),
         binaries=BinarySettings(source, base_url, local_dir, etcd_version, flannel_version, dict(sha or {})),
-        registry=RegistrySettings(reg_port, tls, allow_http, auth, username, password if isinstance(password, Secret) else None, storage_dir, reg_binary, tuple(images)),
+        registry=RegistrySettings(
+            reg_port, tls, allow_http, auth, username, password if isinstance(password, Secret) else None, storage_dir, reg_binary, tuple(images)
+        ),
         pause_image=pause,
         runtime=RuntimeSettings(cgroup_driver, restrict_oom, cni_bin_dir, snapshotter, max_open_files),
         packages=PackageSettings(tuple(pkgs_cp or ()), tuple(pkgs_worker or ())),
         kubelet=dict(kubelet or {}),
-        eureka=EurekaSettings(eureka_ns, eureka_image, replicas, service_type, service_port, container_port, host_port, max_surge, max_unavail, min_available, Resources(cpu_req, mem_req, cpu_lim, mem_lim)),
+        eureka=EurekaSettings(
+            eureka_ns,
+            eureka_image,
+            replicas,
+            service_type,
+            service_port,
+            container_port,
+            host_port,
+            max_surge,
+            max_unavail,
+            min_available,
+            Resources(cpu_req, mem_req, cpu_lim, mem_lim),
+        ),
         maintenance=MaintenanceSettings(tuple(m_nodes), drain),
         namespaces=tuple(namespaces),
         secrets=tuple(secrets),
@@ -671,7 +764,20 @@ def _take(it: Iterable[Any], n: int) -> Iterable[Any]:
 
 
 # Top-level keys that are read as structured objects, and the ones that hold secrets.
-_OBJECT_KEYS = ("ssh", "controlPlane", "workers", "network", "binaries", "registry", "runtime", "hostPackages", "kubelet", "eureka", "maintenance", "namespaces")
+_OBJECT_KEYS = (
+    "ssh",
+    "controlPlane",
+    "workers",
+    "network",
+    "binaries",
+    "registry",
+    "runtime",
+    "hostPackages",
+    "kubelet",
+    "eureka",
+    "maintenance",
+    "namespaces",
+)
 _SCALAR_KEYS = ("environment", "kubernetesVersion", "pauseImage")
 _SECRET_KEYS = ("sshPrivateKey", "registryPassword")
 

@@ -89,10 +89,7 @@ def containerd_config(s: Settings, credentials: tuple[str, str] | None) -> str:
     )
     if credentials:
         user, password = credentials
-        text += (
-            f'\n  [plugins."io.containerd.grpc.v1.cri".registry.configs."{s.registry_host}".auth]\n'
-            f'    username = "{user}"\n    password = "{password}"\n'
-        )
+        text += f'\n  [plugins."io.containerd.grpc.v1.cri".registry.configs."{s.registry_host}".auth]\n    username = "{user}"\n    password = "{password}"\n'
     return text
 
 
@@ -113,7 +110,7 @@ def node_ready_check(api_server: str, node: str) -> str:
     return (
         "curl -fs http://127.0.0.1:10248/healthz >/dev/null && "
         f"curl -fs --cacert {pki}/ca.crt --cert {pki}/kubelet.crt --key {pki}/kubelet.key {api_server}/api/v1/nodes/{node} "
-        "| tr -d ' \\n' | grep -q '\"type\":\"Ready\",\"status\":\"True\"'"
+        '| tr -d \' \\n\' | grep -q \'"type":"Ready","status":"True"\''
     )
 
 
@@ -135,7 +132,9 @@ class WorkerNode(pulumi.ComponentResource):
 
         scripts = r.HostScripts(f"{p}-scripts", (t, WORKER_SCRIPTS), pulumi.ResourceOptions(parent=self))
         base = [scripts.installed]
-        hosts_file = r.step(f"{p}-hosts-file", t, "hosts-file.sh", parent=self, stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}), depends_on=base)
+        hosts_file = r.step(
+            f"{p}-hosts-file", t, "hosts-file.sh", parent=self, stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}), depends_on=base
+        )
         prereqs = r.step(f"{p}-prereqs", t, "prereqs.sh", parent=self, env={"PACKAGES": " ".join(s.packages.worker)}, depends_on=[*base, hosts_file])
         bins = install_binaries(p, s, t, WORKER_BINARIES, parent=self, depends_on=[prereqs])
 
@@ -152,9 +151,13 @@ class WorkerNode(pulumi.ComponentResource):
             ctd_text: pulumi.Input[str] = creds.apply(lambda c: containerd_config(s, c))
         else:
             ctd_text = containerd_config(s, None)
-        ctd_conf = r.install_file(f"{p}-containerd-config", t, "/etc/containerd/config.toml", ctd_text, parent=self, mode="0600", secret=creds is not None, depends_on=[prereqs])
+        ctd_conf = r.install_file(
+            f"{p}-containerd-config", t, "/etc/containerd/config.toml", ctd_text, parent=self, mode="0600", secret=creds is not None, depends_on=[prereqs]
+        )
         hosts_text = registry_hosts(s)
-        reg_hosts = r.install_file(f"{p}-containerd-registry", t, f"/etc/containerd/certs.d/{s.registry_host}/hosts.toml", hosts_text, parent=self, depends_on=[prereqs])
+        reg_hosts = r.install_file(
+            f"{p}-containerd-registry", t, f"/etc/containerd/certs.d/{s.registry_host}/hosts.toml", hosts_text, parent=self, depends_on=[prereqs]
+        )
         ctd_hash = pulumi.Output.from_input(ctd_text).apply(r.sha256)
         containerd = r.restart(
             f"{p}-containerd-restart", t, "containerd", [ctd_hash, r.sha256(hosts_text)], parent=self,

@@ -106,7 +106,9 @@ class Project:
         self.pulumi(*args)
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.engine_dir / "pulumi"), *args], cwd=self.dir, env={**os.environ, **self.env}, capture_output=True, text=True, check=check)
+        return subprocess.run(
+            [str(self.engine_dir / "pulumi"), *args], cwd=self.dir, env={**os.environ, **self.env}, capture_output=True, text=True, check=check
+        )
 
     def preview(self, stack: auto.Stack, **kwargs: Any) -> PreviewResult:
         res = PreviewResult()

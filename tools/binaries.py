@@ -46,7 +46,10 @@ def build_kubernetes(version: str) -> Path:
     if not missing:
         progress(f"kubernetes {version}: cached")
         return bin_dir
-    write_if_changed(work / "go.mod", "\n".join(["module vmplatform.local/build/kube", "", "go 1.24.0", "", f"require k8s.io/kubernetes {version}", "", *_staging_replaces(version), ""]))
+    write_if_changed(
+        work / "go.mod",
+        "\n".join(["module vmplatform.local/build/kube", "", "go 1.24.0", "", f"require k8s.io/kubernetes {version}", "", *_staging_replaces(version), ""]),
+    )
     minor = version.split(".")[1]
     ldflags = " ".join([
         "-s -w",
@@ -67,10 +70,15 @@ def build_etcd(version: str) -> Path:
     if (bin_dir / "etcd").exists() and (bin_dir / "etcdctl").exists():
         progress(f"etcd {version}: cached")
         return bin_dir
-    write_if_changed(work / "go.mod", f"module vmplatform.local/build/etcd\n\ngo 1.24\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 {version}\n\tgo.etcd.io/etcd/etcdctl/v3 {version}\n)\n")
+    write_if_changed(
+        work / "go.mod",
+        f"module vmplatform.local/build/etcd\n\ngo 1.24\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 {version}\n\tgo.etcd.io/etcd/etcdctl/v3 {version}\n)\n",
+    )
     # The etcd binary's main lives in the repository's root module, which has replace lines;
     # etcdmain (in server/v3) is the whole program, so a two-line main is enough.
-    write_if_changed(work / "etcd" / "main.go", 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n')
+    write_if_changed(
+        work / "etcd" / "main.go", 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n'
+    )
     ver_flag = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=vm-platform-{version}"
     progress(f"etcd {version}: building etcd")
     go_build(work, "./etcd", bin_dir / "etcd", ldflags=ver_flag, log=work / "build.log")
@@ -88,7 +96,14 @@ def build_flannel(version: str) -> Path:
     write_if_changed(work / "go.mod", f"module vmplatform.local/build/flannel\n\ngo 1.24\n\nrequire github.com/flannel-io/flannel {version}\n")
     progress(f"flannel {version}: building flanneld")
     # flannel's udp backend is cgo (a C proxy); the hosts share this machine's glibc family.
-    go_build(work, "github.com/flannel-io/flannel", bin_dir / "flanneld", cgo=True, ldflags=f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={version}", log=work / "build.log")
+    go_build(
+        work,
+        "github.com/flannel-io/flannel",
+        bin_dir / "flanneld",
+        cgo=True,
+        ldflags=f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={version}",
+        log=work / "build.log",
+    )
     return bin_dir
 
 

@@ -125,7 +125,12 @@ def _official_install(version: str, dest: Path) -> bool:
 
 
 def _sdk_module_dir(version: str) -> Path:
-    out = subprocess.run(["go", "mod", "download", "-json", f"github.com/pulumi/pulumi/sdk/v3@v{version}"], capture_output=True, text=True, env={**os.environ, "GOFLAGS": "-mod=mod"})
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"github.com/pulumi/pulumi/sdk/v3@v{version}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    )
     if out.returncode != 0:
         raise ToolError(f"go mod download of pulumi sdk v{version} failed: {out.stderr.strip() or out.stdout.strip()}")
     return Path(json.loads(out.stdout)["Dir"])
@@ -192,13 +197,17 @@ def _build_kubernetes_provider(spec: dict) -> Path:
     if binary.exists():
         return binary
     src = work / "src"
-    mod_dir = json.loads(subprocess.run(["go", "mod", "download", "-json", f"{spec['module']}@{spec['module_version']}"], capture_output=True, text=True, check=True).stdout)["Dir"]
+    mod_dir = json.loads(
+        subprocess.run(["go", "mod", "download", "-json", f"{spec['module']}@{spec['module_version']}"], capture_output=True, text=True, check=True).stdout
+    )["Dir"]
     # The main package embeds two generated JSON files that are gitignored upstream, so they are
     # missing from the module zip: copy the package out and run its generate.go to make them.
     src.mkdir(parents=True, exist_ok=True)
     for name in ("main.go", "generate.go", "schema.json", "terraform-mapping.json"):
         shutil.copyfile(Path(mod_dir) / spec["package"] / name, src / name)
-    write_if_changed(src / "go.mod", f"module vmplatform.local/build/pulumi-resource-kubernetes\n\ngo 1.24.7\n\nrequire {spec['module']} {spec['module_version']}\n")
+    write_if_changed(
+        src / "go.mod", f"module vmplatform.local/build/pulumi-resource-kubernetes\n\ngo 1.24.7\n\nrequire {spec['module']} {spec['module_version']}\n"
+    )
     progress(f"plugins: generating kubernetes {version} schema")
     run(["go", "run", "generate.go"], cwd=src, env={"GOFLAGS": "-mod=mod", "VERSION": version}, log=work / "build.log")
     progress(f"plugins: building kubernetes {version} (about 8 minutes on 2 cores)")

@@ -18,7 +18,9 @@ DEBIAN_PACKAGES = ["debootstrap", "systemd-container", "iproute2", "openssh-clie
 
 
 def ensure_debian_packages() -> None:
-    missing = [p for p in DEBIAN_PACKAGES if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout != "install ok installed"]
+    missing = [
+        p for p in DEBIAN_PACKAGES if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout != "install ok installed"
+    ]
     if not missing:
         progress("debian packages: present")
         return
@@ -26,7 +28,12 @@ def ensure_debian_packages() -> None:
         raise ToolError(f"missing packages {missing} and no apt-get to install them")
     progress(f"debian packages: installing {' '.join(missing)}")
     subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, stdout=subprocess.DEVNULL, env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
 
 
 def main() -> int:

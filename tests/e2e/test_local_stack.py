@@ -101,7 +101,9 @@ def test_cold_up_bootstraps_a_ready_cluster(local: tuple[Project, auto.Stack], l
     # ...and answers as a Eureka server through its Service (NodePort on the worker).
     svc = json.loads(kubectl(kc, "-n", "platform", "get", "service", "eurekaserver", "-o", "json").stdout)
     port = svc["spec"]["ports"][0]["nodePort"]
-    apps = subprocess.run(["curl", "-sf", "-H", "Accept: application/json", f"http://{lab.hosts[WORKER]}:{port}/eureka/apps"], capture_output=True, text=True, timeout=30)
+    apps = subprocess.run(
+        ["curl", "-sf", "-H", "Accept: application/json", f"http://{lab.hosts[WORKER]}:{port}/eureka/apps"], capture_output=True, text=True, timeout=30
+    )
     assert apps.returncode == 0 and "applications" in apps.stdout
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from tests.engine_harness import ROOT, PreviewResult, Project, new_project, repo_stack_config
+from tests.engine_harness import ROOT, PreviewResult, Project, repo_stack_config
 
 pytestmark = pytest.mark.engine
 

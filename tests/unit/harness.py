@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import copy
 import functools
-import tempfile
 import json
 import runpy
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,7 @@ def run_program(config: dict[str, Any], stack: str = "dev", preview: bool = Fals
     pulumi.runtime.set_all_config(flat, secret)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
+
     def program() -> None:
         pulumi.runtime.register_stack_transformation(mocks.transformation)
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")

@@ -29,7 +29,11 @@ def changed(a: RecordingMocks, b: RecordingMocks) -> dict[str, set[str]]:
         if ra is None or rb is None:
             out[name] = {"*"}
             continue
-        keys = {k for k in set(ra.inputs) | set(rb.inputs) if json.dumps(ra.inputs.get(k), sort_keys=True, default=str) != json.dumps(rb.inputs.get(k), sort_keys=True, default=str)}
+        keys = {
+            k
+            for k in set(ra.inputs) | set(rb.inputs)
+            if json.dumps(ra.inputs.get(k), sort_keys=True, default=str) != json.dumps(rb.inputs.get(k), sort_keys=True, default=str)
+        }
         if keys:
             out[name] = keys
     return out
@@ -65,7 +69,14 @@ def test_every_host_step_pins_the_host_key_and_uses_a_key(dev):
 
 def test_control_plane_units_are_secure(dev):
     api = dev.resources[f"{CP}-kube-apiserver-unit"].inputs["stdin"]
-    for flag in ("--anonymous-auth=false", "--authorization-mode=Node,RBAC", "--allow-privileged=false", "--tls-cert-file=", "--client-ca-file=", "--etcd-servers=https://127.0.0.1:2379"):
+    for flag in (
+        "--anonymous-auth=false",
+        "--authorization-mode=Node,RBAC",
+        "--allow-privileged=false",
+        "--tls-cert-file=",
+        "--client-ca-file=",
+        "--etcd-servers=https://127.0.0.1:2379",
+    ):
         assert flag in api
     assert "--insecure-port" not in api
     etcd = dev.resources[f"{CP}-etcd-unit"].inputs["stdin"]
@@ -185,7 +196,12 @@ def test_changing_a_script_reruns_only_the_steps_that_use_it(dev, monkeypatch):
 
 
 def test_rolling_update_changes_only_the_deployment_image(dev):
-    after = with_config(lambda c: (c["eureka"].update(image="eureka-server:1.0.1"), c["registry"]["images"].__setitem__(1, {"name": "eureka-server:1.0.0", "archive": c["registry"]["images"][1]["archive"]})))
+    after = with_config(
+        lambda c: (
+            c["eureka"].update(image="eureka-server:1.0.1"),
+            c["registry"]["images"].__setitem__(1, {"name": "eureka-server:1.0.0", "archive": c["registry"]["images"][1]["archive"]}),
+        )
+    )
     diff = changed(dev, after)
     assert diff == {"eureka-app-deployment": {"spec"}}
     c_before = dev.resources["eureka-app-deployment"].inputs["spec"]
@@ -257,5 +273,7 @@ def test_registry_auth_gives_pull_secrets_and_containerd_credentials(secured):
     m = secured
     dep = m.of_type("kubernetes:apps/v1:Deployment")[0].inputs["spec"]["template"]["spec"]
     assert dep["imagePullSecrets"] == [{"name": "vm-platform-registry"}]
+    assert "stringData" in m.secret_inputs["platform-platform-pull"]  # the docker config is stored as a secret
+    assert "stringData" in m.secret_inputs["platform-secret-platform-db"]
     assert 'password = "registry-pass-123"' in m.commands()[f"{WORKER}-containerd-config"].inputs["stdin"]
     assert "https://192.168.226.131:5000" in m.commands()[f"{WORKER}-containerd-registry"].inputs["stdin"]
