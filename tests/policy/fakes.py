@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -226,7 +227,7 @@ def pdb(name: str = "eurekaserver", namespace: str = "platform", **spec: Any) ->
     }
 
 
-PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
+PRIVATE_KEY = (Path(__file__).parent / "fixtures" / "fake_openssh_key.txt").read_text()  # truncated, not a usable key
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIOlf5ARWbu9EOPh0S6vfbenSAiiVS4jYEwD+lr1thu+"
 
 

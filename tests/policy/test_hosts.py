@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pulumi_policy import Secret
 from rules.hosts import invocations
@@ -50,7 +52,7 @@ READ_KUBECONFIG = "VMP_SCRIPT=3879fbc420aa API_SERVER=https://192.168.226.131:64
 DRAIN = "KUBECONFIG=/etc/vm-platform/admin.kubeconfig kubectl drain node-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"
 BUNDLE = "set -euo pipefail\ncat > /usr/local/lib/vm-platform/pki-lib.sh.tmp <<'EOF'\n    client-key-data: $(b64 \"$PKI/$cert.key\")\nEOF\n"
 CONTAINERD_AUTH = '[plugins."io.containerd.grpc.v1.cri".registry.configs."192.168.227.10:5000".auth]\n    username = "platform"\n    password = "s3cret-pw"\n'
-PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n-----END RSA PRIVATE KEY-----\n"
+PEM = (Path(__file__).parent / "fixtures" / "fake_rsa_key.pem").read_text()  # truncated, not a usable key
 
 
 def unit(text: str, **changes: object) -> dict:
