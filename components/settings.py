@@ -399,6 +399,10 @@ def _pinned_image(v: Any) -> bool:
     return parsed is not None and parsed[1] != "latest"
 
 
+def _package_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v)
+
+
 def _quantity(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and bool(pattern.match(v))
 
@@ -597,19 +601,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     max_open_files = r.integer("runtime.maxOpenFiles", 1024, 1 << 20, 1048576, default=1048576)
     pkg_default_cp = ["openssl", "curl", "ca-certificates", "docker-registry", "skopeo", "apache2-utils"]
     pkg_default_worker = ["openssl", "curl", "ca-certificates", "containerd", "runc", "containernetworking-plugins", "iptables", "conntrack"]
-    pkgs_cp = r.value(
-        "hostPackages.controlPlane",
-        lambda v: isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v),
-        "a list of OS package names",
-        pkg_default_cp,
-        default=pkg_default_cp,
-    )
-    pkgs_worker = r.value(
-        "hostPackages.worker",
-        lambda v: isinstance(v, list) and all(isinstance(x, str) and re.match(r"^[A-Za-z0-9.+_-]+$", x) for x in v),
-        "a list of OS package names",
-        pkg_default_worker,
-        default=pkg_default_worker,
+    pkgs_cp, pkgs_worker = (
+        r.value(f"hostPackages.{role}", _package_list, "a list of OS package names", default, default=default)
+        for role, default in (("controlPlane", pkg_default_cp), ("worker", pkg_default_worker))
     )
 
     kubelet = r.value(
