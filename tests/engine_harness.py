@@ -91,6 +91,19 @@ class Project:
         self.engine_dir, self.env = engine_env(backend)
         self.command = auto.PulumiCommand(root=str(self.engine_dir.parent), skip_version_check=True)
 
+    @classmethod
+    def checkout(cls) -> Project:
+        """The repository itself with the team's settings (backend and passphrase from the
+        environment, as `tools/pulumi` uses them), for previews of the real stacks."""
+        from tools import engine
+
+        self = cls.__new__(cls)
+        self.dir = ROOT
+        self.engine_dir = engine.ensure()
+        self.env = {**engine.env(self.engine_dir), **{k: v for k, v in os.environ.items() if k.startswith("PULUMI_CONFIG_PASSPHRASE")}}
+        self.command = auto.PulumiCommand(root=str(self.engine_dir.parent), skip_version_check=True)
+        return self
+
     def workspace_opts(self) -> auto.LocalWorkspaceOptions:
         return auto.LocalWorkspaceOptions(work_dir=str(self.dir), env_vars=self.env, pulumi_command=self.command)
 

@@ -191,3 +191,24 @@ def test_destroy_removes_what_bootstrap_wrote_and_up_works_again(local: tuple[Pr
     stack.up(color="never")
     print(f"[e2e] up after destroy: {time.monotonic() - t0:.1f} s")
     assert node_ready(kubeconfig_of(stack), WORKER)
+
+
+def test_registry_auth_turns_on_in_place(local: tuple[Project, auto.Stack], lab: Lab):
+    """prod's registry mode on the lab: htpasswd auth, containerd credentials, pull secrets."""
+    project, stack = local
+    project.set_path(stack, "registry.auth", "true")
+    project.set_path(stack, "registry.username", "platform")
+    stack.set_config("registryPassword", auto.ConfigValue("lab-registry-password", secret=True))
+    t0 = time.monotonic()
+    result = stack.up(color="never")
+    print(f"\n[e2e] registry auth on: {time.monotonic() - t0:.1f} s; {result.summary.resource_changes}")
+    registry = stack.outputs()["registryEndpoint"].value
+    anon = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", f"https://{registry}/v2/_catalog"], capture_output=True, text=True)
+    assert anon.stdout == "401"
+    authed = subprocess.run(["curl", "-sk", "-u", "platform:lab-registry-password", f"https://{registry}/v2/_catalog"], capture_output=True, text=True)
+    assert "eureka-server" in authed.stdout and "pause" in authed.stdout
+    kc = kubeconfig_of(stack)
+    dep = json.loads(kubectl(kc, "-n", "platform", "get", "deployment", "eurekaserver", "-o", "json").stdout)
+    assert dep["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "vm-platform-registry"}]
+    assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"]
+    assert "lab-registry-password" not in lab.ssh(WORKER, "journalctl -u containerd -u kubelet --no-pager | tail -200").stdout
