@@ -40,7 +40,7 @@ class Cluster(pulumi.ComponentResource):
         self.workers = [
             WorkerNode(
                 w.name,
-                WorkerNodeArgs(s, w, self.control_plane, self.registry.ca_certificate, self.registry.credentials),
+                WorkerNodeArgs(s, w, self.control_plane, self.registry.credentials),
                 pulumi.ResourceOptions(parent=self, depends_on=[self.registry.service]),
             )
             for w in s.workers

@@ -43,7 +43,8 @@ class ImageRegistry(pulumi.ComponentResource):
 
     Outputs:
         endpoint: host:port that nodes and image references use.
-        ca_certificate: PEM of the CA nodes must trust for it (None for a plain-http registry).
+        ca_certificate: PEM of the CA nodes trust for it (the cluster CA, which every node already
+            has from its certificates; None for a plain-http registry).
         credentials: (user, password) Output when auth is on, else None.
         images: image name -> pushed digest.
         images_pushed: the push steps (workloads depend on them).

@@ -30,8 +30,6 @@ class WorkerNodeArgs:
     """The worker host."""
     control_plane: ControlPlane
     """The control plane: signs this node's certificates and runs its readiness check."""
-    registry_ca: pulumi.Input[str] | None = None
-    """The CA that signed the private registry's certificate (None: plain http registry)."""
     registry_credentials: pulumi.Output[tuple[str, str]] | None = None
     """(user, password) for pulls from the private registry, when it requires auth."""
 

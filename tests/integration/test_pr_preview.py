@@ -14,7 +14,9 @@ pytestmark = pytest.mark.engine
 
 def test_pr_preview_reports_changes_and_policy_results(tmp_path):
     out = tmp_path / "report.md"
-    r = subprocess.run([sys.executable, "-m", "tools.pr_preview", "--throwaway-secrets", "--stacks", "dev", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "tools.pr_preview", "--throwaway-secrets", "--stacks", "dev", "--out", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     report = out.read_text()
     assert "## `dev`: ✅ ok" in report
