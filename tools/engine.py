@@ -121,6 +121,7 @@ def _official_install(version: str, dest: Path) -> bool:
     progress(f"official installer: installing pulumi v{version}")
     script = urllib.request.urlopen(OFFICIAL_INSTALLER, timeout=30).read()  # noqa: S310
     subprocess.run(["sh", "-s", "--", "--version", version, "--install-root", str(dest.parent), "--no-edit-path"], input=script, check=True)
+    (dest / ".official").write_text("installed by the official installer\n")
     return _complete(dest)
 
 
@@ -155,10 +156,15 @@ def _build_engine(version: str, dest: Path) -> None:
     go_build(lh, ".", work / "bin" / "pulumi-language-python", log=log)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("pulumi", "pulumi-language-python"):
-        shutil.copy2(work / "bin" / name, dest / name)
+        # temp file + rename: a running old binary stays intact ("text file busy" otherwise)
+        shutil.copy2(work / "bin" / name, dest / f".{name}.tmp")
+        (dest / f".{name}.tmp").replace(dest / name)
+    (dest / ".langhost-source").write_text(source_hash(lh))
     exec_script = _sdk_module_dir(version) / "python" / "cmd" / "pulumi-language-python-exec"
-    shutil.copyfile(exec_script, dest / "pulumi-language-python-exec")  # module files are read-only, no exec bit
-    (dest / "pulumi-language-python-exec").chmod(0o755)
+    tmp = dest / ".pulumi-language-python-exec.tmp"
+    shutil.copyfile(exec_script, tmp)  # module files are read-only, without the exec bit
+    tmp.chmod(0o755)
+    tmp.replace(dest / "pulumi-language-python-exec")
 
 
 def ensure_engine() -> Path:
@@ -169,8 +175,12 @@ def ensure_engine() -> Path:
         return Path(on_path).resolve().parent
     dest = engine_dir()
     if _complete(dest) and _cli_version(str(dest / "pulumi")) == version:
-        progress(f"engine: pulumi v{version} cached in {dest}")
-        return dest
+        stamp = dest / ".langhost-source"
+        want = source_hash(ROOT / pins()["language_host"]["source"])
+        if (dest / ".official").exists() or (stamp.exists() and stamp.read_text() == want):
+            progress(f"engine: pulumi v{version} cached in {dest}")
+            return dest
+        progress("engine: the language host's source changed; rebuilding it")
     if _official_install(version, dest):
         return dest
     _build_engine(version, dest)
@@ -215,6 +225,17 @@ def _build_kubernetes_provider(spec: dict) -> Path:
     return binary
 
 
+def source_hash(d: Path) -> str:
+    """Identity of a project-written Go plugin's source: rebuild when it changes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(d.rglob("*")):
+        if f.is_file() and (f.suffix == ".go" or f.name in ("go.mod", "go.sum")):
+            h.update(f.relative_to(d).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _build_command_provider(spec: dict) -> Path:
     version = spec["version"]
     work = cache_dir() / "build" / f"pulumi-command-{version}"
@@ -228,13 +249,19 @@ def ensure_plugins(engine: Path) -> None:
     specs = pins()["plugins"]
     have = _installed_plugins(engine)
     for name, spec in specs.items():
-        if (name, spec["version"]) in have:
+        # A project-written plugin is reinstalled when its source changed (same version number).
+        stamp = cache_dir() / "build" / f"pulumi-{name}-{spec['version']}" / "installed-source"
+        want = source_hash(ROOT / spec["source"]) if "source" in spec else "module"
+        if (name, spec["version"]) in have and (want == "module" or (stamp.exists() and stamp.read_text() == want)):
             progress(f"plugins: {name} {spec['version']} installed")
             continue
         builder = {"kubernetes": _build_kubernetes_provider, "command": _build_command_provider}[name]
         binary = builder(spec)
         progress(f"plugins: installing {name} {spec['version']}")
         run(["pulumi", "plugin", "install", "resource", name, spec["version"], "--file", str(binary), "--reinstall"], env=env(engine))
+        if want != "module":
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(want)
 
 
 def ensure() -> Path:

@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/provider"
@@ -95,7 +96,12 @@ func run(args []string) error {
 	}
 
 	prov := newCommandProvider(host)
+	// A killed engine (SIGKILL, a crash) cannot stop its plugins: when the parent process is
+	// gone (we were re-parented), stop serving instead of lingering as an orphan.
+	cancel := make(chan bool)
+	go watchParent(cancel)
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: cancel,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterResourceProviderServer(srv, prov)
 			return nil
@@ -108,4 +114,15 @@ func run(args []string) error {
 	// The engine reads the port from the first line of stdout.
 	fmt.Printf("%d\n", handle.Port)
 	return <-handle.Done
+}
+
+// watchParent closes cancel once this process's parent (the engine) has exited.
+func watchParent(cancel chan<- bool) {
+	parent := os.Getppid()
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			close(cancel)
+			return
+		}
+	}
 }

@@ -149,6 +149,10 @@ func run() error {
 		}
 	}
 
+	// A killed engine (SIGKILL, a crash) cannot stop its plugins, and the health check above
+	// only notices after minutes: when the parent process is gone (we were re-parented), stop.
+	go watchParent(stop)
+
 	cancel := make(chan bool)
 	go func() {
 		<-ctx.Done()
@@ -174,4 +178,15 @@ func run() error {
 		return fmt.Errorf("gRPC server stopped: %w", err)
 	}
 	return nil
+}
+
+// watchParent calls stop once this process's parent (the engine) has exited.
+func watchParent(stop func()) {
+	parent := os.Getppid()
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			stop()
+			return
+		}
+	}
 }
