@@ -33,15 +33,15 @@ CASES: list[Case] = [
     # image-registry-allowed
     case("registry-ok", "image-registry-allowed", DEPLOYMENT, D, config=REG),
     case("registry-docker-hub", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "nginx:1.25"}), "from Docker Hub", config=REG),
-    case("registry-other", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "quay.io/org/app:1.0"}), "from registry quay.io", config=REG),
+    case("registry-other", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "registry.example.org/org/app:1.0"}), "from registry registry.example.org", config=REG),
     case("registry-other-port", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "192.168.226.131:5001/app:1.0"}), "192.168.226.131:5001", config=REG),
     case("registry-not-configured", "image-registry-allowed", DEPLOYMENT, D, "`registry` setting is empty"),
     case(
         "registry-additional",
         "image-registry-allowed",
         DEPLOYMENT,
-        d(**{"C0.image": "quay.io/org/app:1.0"}),
-        config={**REG, "additionalRegistries": ["quay.io"]},
+        d(**{"C0.image": "registry.example.org/org/app:1.0"}),
+        config={**REG, "additionalRegistries": ["registry.example.org"]},
     ),
     case("registry-ignores-patch", "image-registry-allowed", PATCH, d(**{"C0.image": "nginx"}), config=REG),
     case("registry-unknown", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": UNKNOWN}), config=REG),
