@@ -370,17 +370,30 @@ def _as_bool(v: Any) -> bool | None:
     return None
 
 
+def _leaves(path: str, value: Any) -> list[tuple[str, Any]]:
+    """(path, scalar) pairs for a structured value, in `pulumi config set --path` syntax."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{path}.{k}", v)]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(f"{path}[{i}]", v)]
+    return [(path, value)]
+
+
+def _quote(text: str) -> str:
+    return text if re.fullmatch(r"[A-Za-z0-9._/:%@+=-]+", text) else "'" + text.replace("'", "'\\''") + "'"
+
+
 def fix_command(path: str, value: Any = None, secret: bool = False) -> str:
+    """The `pulumi config` command(s) that set `path` to `value` (structured values leaf by leaf)."""
     if value is None:  # secrets: let pulumi prompt for the value so it never reaches shell history
         return f"pulumi config set {'--path ' if '.' in path or '[' in path else ''}--secret {path}"
-    rendered = value if isinstance(value, str) else json.dumps(value)
-    if isinstance(value, str) and (not value or re.search(r"[\s\"'$]", value)):
-        rendered = "'" + value.replace("'", "'\\''") + "'"
-    flags = "--path --secret" if secret else "--path"
-    if isinstance(value, (list, dict)):
-        flags = "--path --json" if not secret else "--path --secret --json"
-        rendered = "'" + json.dumps(value) + "'"
-    return f"pulumi config set {flags} {path} {rendered}"
+    if value == [] or value == {}:
+        return f"pulumi config rm --path {_quote(path)}"
+    commands = []
+    for leaf_path, leaf in _leaves(path, value):
+        rendered = leaf if isinstance(leaf, str) else json.dumps(leaf)
+        commands.append(f"pulumi config set --path {_quote(leaf_path)} {_quote(rendered)}")
+    return " && ".join(commands)
 
 
 def parse_image(ref: str) -> tuple[str, str, str] | None:
