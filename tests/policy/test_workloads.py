@@ -33,7 +33,14 @@ CASES: list[Case] = [
     # image-registry-allowed
     case("registry-ok", "image-registry-allowed", DEPLOYMENT, D, config=REG),
     case("registry-docker-hub", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "nginx:1.25"}), "from Docker Hub", config=REG),
-    case("registry-other", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "registry.example.org/org/app:1.0"}), "from registry registry.example.org", config=REG),
+    case(
+        "registry-other",
+        "image-registry-allowed",
+        DEPLOYMENT,
+        d(**{"C0.image": "registry.example.org/org/app:1.0"}),
+        "from registry registry.example.org",
+        config=REG,
+    ),
     case("registry-other-port", "image-registry-allowed", DEPLOYMENT, d(**{"C0.image": "192.168.226.131:5001/app:1.0"}), "192.168.226.131:5001", config=REG),
     case("registry-not-configured", "image-registry-allowed", DEPLOYMENT, D, "`registry` setting is empty"),
     case(
