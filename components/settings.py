@@ -544,7 +544,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     if source == "local":
         if not local_dir:
             r.problem("binaries.localDir", "a directory when binaries.source is local", _MISSING, "/root/.cache/vm-platform/bin")
-        elif not os.path.isdir(os.path.expandvars(os.path.expanduser(local_dir))) and not raw.get("_skipPathChecks"):
+        elif not os.path.isdir(os.path.expandvars(os.path.expanduser(local_dir))):
             r.problem("binaries.localDir", "an existing directory with the cluster binaries (python -m tools.binaries builds it)", local_dir, local_dir)
     etcd_version = r.string("binaries.etcdVersion", _SEMVER, "a version such as v3.6.5", "v3.6.5", default="v3.6.5")
     flannel_version = r.string("binaries.flannelVersion", _SEMVER, "a version such as v0.27.4", "v0.27.4", default="v0.27.4")
@@ -590,7 +590,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
             "/path/to/image.tar",
             default="",
         )
-        if archive and not os.path.isfile(os.path.expandvars(os.path.expanduser(archive))) and not raw.get("_skipPathChecks"):
+        if archive and not os.path.isfile(os.path.expandvars(os.path.expanduser(archive))):
             r.problem(
                 f"registry.images[{i}].archive", "an existing OCI archive on this machine (python -m tools.images builds the platform's)", archive, archive
             )

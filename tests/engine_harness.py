@@ -84,12 +84,13 @@ class PreviewResult:
 
 
 class Project:
-    """A copy of the project with one engine environment; stacks are created on demand."""
+    """A project directory with one engine environment; stacks are created on demand."""
 
-    def __init__(self, workdir: Path, backend: Path, stack_files: dict[str, dict[str, Any]]) -> None:
-        self.dir = copy_project(workdir, stack_files)
-        self.engine_dir, self.env = engine_env(backend)
-        self.command = auto.PulumiCommand(root=str(self.engine_dir.parent), skip_version_check=True)
+    def __init__(self, directory: Path, engine_dir: Path, env: dict[str, str]) -> None:
+        self.dir = directory
+        self.engine_dir = engine_dir
+        self.env = env
+        self.command = auto.PulumiCommand(root=str(engine_dir.parent), skip_version_check=True)
 
     @classmethod
     def checkout(cls) -> Project:
@@ -97,12 +98,9 @@ class Project:
         environment, as `tools/pulumi` uses them), for previews of the real stacks."""
         from tools import engine
 
-        self = cls.__new__(cls)
-        self.dir = ROOT
-        self.engine_dir = engine.ensure()
-        self.env = {**engine.env(self.engine_dir), **{k: v for k, v in os.environ.items() if k.startswith("PULUMI_CONFIG_PASSPHRASE")}}
-        self.command = auto.PulumiCommand(root=str(self.engine_dir.parent), skip_version_check=True)
-        return self
+        engine_dir = engine.ensure()
+        passphrase = {k: v for k, v in os.environ.items() if k.startswith("PULUMI_CONFIG_PASSPHRASE")}
+        return cls(ROOT, engine_dir, {**engine.env(engine_dir), **passphrase})
 
     def workspace_opts(self) -> auto.LocalWorkspaceOptions:
         return auto.LocalWorkspaceOptions(work_dir=str(self.dir), env_vars=self.env, pulumi_command=self.command)
@@ -149,4 +147,5 @@ def new_project(stack_files: dict[str, dict[str, Any]]) -> Project:
     tmp = Path(tempfile.mkdtemp(prefix="vmp-engine-"))
     backend = tmp / "state"
     backend.mkdir()
-    return Project(tmp / "project", backend, stack_files)
+    engine_dir, env = engine_env(backend)
+    return Project(copy_project(tmp / "project", stack_files), engine_dir, env)

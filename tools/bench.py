@@ -11,6 +11,7 @@ Goals: dev <= 1.3x the floor; the policy pack adds <= 10% to the dev preview.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def main() -> int:
     empty = Path(tempfile.mkdtemp(prefix="vmp-empty-"))
     (empty / "Pulumi.yaml").write_text(f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / 'venv'}\n")
     (empty / "__main__.py").write_text(EMPTY_MAIN)
-    env = {**__import__("os").environ, **project.env}
+    env = {**os.environ, **project.env}
     subprocess.run([str(project.engine_dir / "pulumi"), "stack", "init", "floor"], cwd=empty, env=env, capture_output=True, check=True)
 
     pulumi = str(project.engine_dir / "pulumi")

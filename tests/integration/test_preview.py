@@ -11,6 +11,7 @@ import copy
 from collections import Counter
 
 import pytest
+import yaml
 
 from tests.engine_harness import ROOT, PreviewResult, Project, repo_stack_config
 
@@ -81,7 +82,7 @@ def test_preview_reports_all_config_problems_without_traceback(project: Project)
     bad = copy.deepcopy(repo_stack_config("dev"))
     bad["config"]["vm-platform:eureka"]["hostPort"] = 8761
     bad["config"]["vm-platform:network"]["podCidr"] = "192.168.0.0/16"
-    (project.dir / "Pulumi.bad.yaml").write_text(__import__("yaml").safe_dump(bad))
+    (project.dir / "Pulumi.bad.yaml").write_text(yaml.safe_dump(bad))
     res = project.preview(project.stack("bad", SECRETS["dev"]))
     assert "stack 'bad' has 2 configuration problem(s)" in res.error
     assert "eureka.hostPort: expected 0 (off)" in res.error and "network.podCidr: expected a range that does not overlap" in res.error
