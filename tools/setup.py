@@ -14,7 +14,8 @@ import sys
 from .common import ToolError, progress
 
 # Debian packages: lab hosts (debootstrap, nspawn, netns, ssh), image tooling (skopeo, maven).
-DEBIAN_PACKAGES = ["debootstrap", "systemd-container", "iproute2", "openssh-client", "skopeo", "maven", "curl", "ca-certificates"]
+# shellcheck: tools/test lints every host script.
+DEBIAN_PACKAGES = ["debootstrap", "systemd-container", "iproute2", "openssh-client", "skopeo", "maven", "curl", "ca-certificates", "shellcheck"]
 
 
 def ensure_debian_packages() -> None:
