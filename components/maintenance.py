@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
+from .k8s import KubernetesObject
 from .remote import Target, shell_env
 from .settings import Settings
 
@@ -33,10 +33,11 @@ class NodeMaintenance(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeMaintenanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:cluster:NodeMaintenance", name, None, opts)
         s = args.settings
-        self.cordoned: dict[str, k8s.core.v1.NodePatch] = {}
+        self.cordoned: dict[str, KubernetesObject] = {}
         for node in s.maintenance.nodes:
-            patch = k8s.core.v1.NodePatch(
+            patch = KubernetesObject(
                 f"{name}-{node}-cordon",
+                "NodePatch",
                 metadata={"name": node, "annotations": {"vm-platform/maintenance": "true"}},
                 spec={"unschedulable": True},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

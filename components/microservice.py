@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from .k8s import KubernetesObject
 from .settings import Resources
 
 
@@ -99,8 +100,9 @@ class Microservice(pulumi.ComponentResource):
         if a.image_pull_secrets:
             pod_spec["imagePullSecrets"] = [{"name": s} for s in a.image_pull_secrets]
         meta = {"namespace": a.namespace, "labels": labels}
-        self.deployment = k8s.apps.v1.Deployment(
+        self.deployment = KubernetesObject(
             f"{name}-deployment",
+            "Deployment",
             metadata={**meta, "name": a.app},
             spec={
                 "replicas": a.replicas,
@@ -113,14 +115,16 @@ class Microservice(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.service = k8s.core.v1.Service(
+        self.service = KubernetesObject(
             f"{name}-service",
+            "Service",
             metadata={**meta, "name": a.app, "annotations": dict(a.service_annotations)},
             spec={"type": a.service_type, "selector": labels, "ports": [{"name": "http", "port": a.service_port, "targetPort": "http", "protocol": "TCP"}]},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.pdb = k8s.policy.v1.PodDisruptionBudget(
+        self.pdb = KubernetesObject(
             f"{name}-pdb",
+            "PodDisruptionBudget",
             metadata={**meta, "name": a.app},
             spec={"minAvailable": a.min_available, "selector": {"matchLabels": labels}},
             opts=pulumi.ResourceOptions(parent=self),
@@ -135,7 +139,7 @@ class Microservice(pulumi.ComponentResource):
         self.register_outputs({"service_name": self.service_name, "endpoint": self.endpoint})
 
 
-def _lb_address(status: object) -> str | None:
+def _lb_address(status: Mapping[str, Any] | None) -> str | None:
     """The first load-balancer ingress address of a Service status, if it has one yet."""
-    ingress = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
-    return (getattr(ingress[0], "ip", None) or getattr(ingress[0], "hostname", None)) if ingress else None
+    ingress = ((status or {}).get("loadBalancer") or {}).get("ingress") or []
+    return (ingress[0].get("ip") or ingress[0].get("hostname")) if ingress else None

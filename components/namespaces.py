@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from .k8s import KubernetesObject
 from .settings import Settings
 
 PULL_SECRET = "vm-platform-registry"
@@ -39,12 +39,13 @@ class PlatformNamespaces(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformNamespacesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:apps:PlatformNamespaces", name, None, opts)
         s = args.settings
-        self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        self.namespaces: dict[str, KubernetesObject] = {}
         self.names: dict[str, pulumi.Output[str]] = {}
         self.pull_secrets: dict[str, list[pulumi.Output[str]]] = {}
         for ns in s.namespaces:
-            obj = k8s.core.v1.Namespace(
+            obj = KubernetesObject(
                 f"{name}-{ns}",
+                "Namespace",
                 metadata={"name": ns, "labels": {"app.kubernetes.io/managed-by": "vm-platform", "pod-security.kubernetes.io/enforce": "restricted"}},
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -53,22 +54,24 @@ class PlatformNamespaces(pulumi.ComponentResource):
             self.pull_secrets[ns] = []
             if args.registry_credentials is not None:
                 cfg = args.registry_credentials.apply(lambda c: docker_config(s.registry_host, c[0], c[1]))
-                pull = k8s.core.v1.Secret(
+                pull = KubernetesObject(
                     f"{name}-{ns}-pull",
+                    "Secret",
                     metadata={"name": PULL_SECRET, "namespace": self.names[ns]},
                     type="kubernetes.io/dockerconfigjson",
-                    string_data={".dockerconfigjson": cfg},  # secret: derived from the secret credentials
+                    stringData={".dockerconfigjson": cfg},  # secret: derived from the secret credentials
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 self.pull_secrets[ns].append(pull.metadata.apply(lambda m: m["name"]))
         self.secrets = []
         for sec in s.secrets:
             self.secrets.append(
-                k8s.core.v1.Secret(
+                KubernetesObject(
                     f"{name}-secret-{sec.namespace}-{sec.name}",
+                    "Secret",
                     metadata={"name": sec.name, "namespace": self.names[sec.namespace]},
                     type="Opaque",
-                    string_data={k: v.output() for k, v in sorted(sec.data.items())},
+                    stringData={k: v.output() for k, v in sorted(sec.data.items())},
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
