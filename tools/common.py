@@ -1,4 +1,5 @@
-"""Helpers shared by the tools: pins, the cache directory, progress output and Go builds."""
+"""Helpers shared by the tools, the lab and the image builds: pins, the cache directory, progress
+output, commands, Go builds, and running an entry point inside the project's virtualenv."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = ROOT / "venv" / "bin" / "python"
 
 
 def pins() -> dict:
@@ -72,6 +74,24 @@ def go_build(workdir: Path, package: str, output: Path, *, ldflags: str = "", ta
 
 
 def write_if_changed(path: Path, text: str) -> None:
+    """Write through a temp file and rename (a stack file holding secrets is never half written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        if path.exists():
+            tmp.chmod(path.stat().st_mode & 0o7777)
+        tmp.replace(path)
+
+
+def in_project_venv(module: str) -> None:
+    """Re-run `python3 -m <module> <args>` under the project's virtualenv when a bare python3
+    started it: entry points that import pulumi or pyyaml then work as the README writes them.
+    Returns when already there; exits when there is no virtualenv yet."""
+    if Path(sys.prefix).resolve() == VENV_PYTHON.parent.parent.resolve():
+        return
+    if not VENV_PYTHON.exists() or os.environ.get("VMP_IN_VENV") == "1":
+        print(f"error: {module} runs in the project's virtualenv ({VENV_PYTHON}): run `python3 -m tools.setup` first", file=sys.stderr)
+        sys.exit(1)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    os.execve(str(VENV_PYTHON), [str(VENV_PYTHON), "-m", module, *sys.argv[1:]], {**os.environ, "PYTHONPATH": path, "VMP_IN_VENV": "1"})

@@ -38,7 +38,9 @@ def ensure_debian_packages() -> None:
 
 
 def main() -> int:
-    from . import binaries, engine, images
+    from lab import binaries
+
+    from . import engine, images
 
     try:
         ensure_debian_packages()

@@ -1,0 +1,128 @@
+"""Builds the lab's cluster binaries from Go modules, cached by version outside the repo.
+
+kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl (the pinned
+Kubernetes), etcd and etcdctl, and flanneld, into <cache>/bin/<kubernetes version>/, the
+directory the `local` stack's binaries.localDir names. Release downloads are unreachable here;
+dev and prod take official release files with checksums instead.
+
+    python3 -m tools.binaries         # build what is missing, print the directory
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.common import ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
+
+K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
+
+
+def _staging_replaces(version: str) -> list[str]:
+    """k8s.io/kubernetes replaces its staging modules with ./staging paths; a wrapper module
+    must replace each with its published v0.<minor>.<patch> instead."""
+    gomod = Path(os.popen("go env GOMODCACHE").read().strip()) / "cache/download/k8s.io/kubernetes/@v" / f"{version}.mod"
+    if not gomod.exists():
+        run(["go", "mod", "download", f"k8s.io/kubernetes@{version}"], env={"GOFLAGS": "-mod=mod"})
+    staging = "v0." + version.split(".", 1)[1]
+    out = []
+    for line in gomod.read_text().splitlines():
+        parts = line.split()
+        if "=>" in parts and parts[-1].startswith("./staging"):
+            mod = parts[0] if parts[0] != "replace" else parts[1]
+            out.append(f"replace {mod} => {mod} {staging}")
+    if len(out) < 20:
+        raise ToolError(f"expected ~30 staging replaces in k8s.io/kubernetes@{version}, found {len(out)}")
+    return out
+
+
+def build_kubernetes(version: str) -> Path:
+    work = cache_dir() / "build" / f"kube-{version}"
+    bin_dir = work / "bin"
+    missing = [b for b in K8S_BINARIES if not (bin_dir / b).exists()]
+    if not missing:
+        progress(f"kubernetes {version}: cached")
+        return bin_dir
+    write_if_changed(
+        work / "go.mod",
+        "\n".join(["module vmplatform.local/build/kube", "", "go 1.24.0", "", f"require k8s.io/kubernetes {version}", "", *_staging_replaces(version), ""]),
+    )
+    minor = version.split(".")[1]
+    ldflags = " ".join([
+        "-s -w",
+        f"-X k8s.io/component-base/version.gitVersion={version}",
+        f"-X k8s.io/client-go/pkg/version.gitVersion={version}",
+        "-X k8s.io/component-base/version.gitMajor=1",
+        f"-X k8s.io/component-base/version.gitMinor={minor}",
+    ])  # fmt: skip
+    for b in missing:
+        progress(f"kubernetes {version}: building {b} (several minutes each on 2 cores)")
+        go_build(work, f"k8s.io/kubernetes/cmd/{b}", bin_dir / b, ldflags=ldflags, log=work / "build.log")
+    return bin_dir
+
+
+def build_etcd(version: str) -> Path:
+    work = cache_dir() / "build" / f"etcd-{version}"
+    bin_dir = work / "bin"
+    if (bin_dir / "etcd").exists() and (bin_dir / "etcdctl").exists():
+        progress(f"etcd {version}: cached")
+        return bin_dir
+    write_if_changed(
+        work / "go.mod",
+        f"module vmplatform.local/build/etcd\n\ngo 1.24\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 {version}\n\tgo.etcd.io/etcd/etcdctl/v3 {version}\n)\n",
+    )
+    # The etcd binary's main lives in the repository's root module, which has replace lines;
+    # etcdmain (in server/v3) is the whole program, so a two-line main is enough.
+    write_if_changed(
+        work / "etcd" / "main.go", 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n'
+    )
+    ver_flag = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=vm-platform-{version}"
+    progress(f"etcd {version}: building etcd")
+    go_build(work, "./etcd", bin_dir / "etcd", ldflags=ver_flag, log=work / "build.log")
+    progress(f"etcd {version}: building etcdctl")
+    go_build(work, "go.etcd.io/etcd/etcdctl/v3", bin_dir / "etcdctl", ldflags=ver_flag, log=work / "build.log")
+    return bin_dir
+
+
+def build_flannel(version: str) -> Path:
+    work = cache_dir() / "build" / f"flannel-{version}"
+    bin_dir = work / "bin"
+    if (bin_dir / "flanneld").exists():
+        progress(f"flannel {version}: cached")
+        return bin_dir
+    write_if_changed(work / "go.mod", f"module vmplatform.local/build/flannel\n\ngo 1.24\n\nrequire github.com/flannel-io/flannel {version}\n")
+    progress(f"flannel {version}: building flanneld")
+    # flannel's udp backend is cgo (a C proxy); the hosts share this machine's glibc family.
+    go_build(
+        work,
+        "github.com/flannel-io/flannel",
+        bin_dir / "flanneld",
+        cgo=True,
+        ldflags=f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={version}",
+        log=work / "build.log",
+    )
+    return bin_dir
+
+
+def out_dir() -> Path:
+    """Where the lab's cluster binaries are gathered: <cache>/bin/<kubernetes version>."""
+    return cache_dir() / "bin" / pins()["lab"]["kubernetes"]
+
+
+def ensure() -> Path:
+    lab = pins()["lab"]
+    out = out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    sources = {b: build_kubernetes(lab["kubernetes"]) / b for b in K8S_BINARIES}
+    etcd_dir = build_etcd(lab["etcd"])
+    sources.update(etcd=etcd_dir / "etcd", etcdctl=etcd_dir / "etcdctl", flanneld=build_flannel(lab["flannel"]) / "flanneld")
+    for name, src in sources.items():
+        dest = out / name
+        if not dest.exists() or dest.stat().st_size != src.stat().st_size or dest.stat().st_mtime < src.stat().st_mtime:
+            tmp = dest.with_name(name + ".tmp")
+            if tmp.exists():
+                tmp.unlink()
+            os.link(src, tmp) if src.stat().st_dev == out.stat().st_dev else tmp.write_bytes(src.read_bytes())
+            tmp.rename(dest)
+    progress(f"cluster binaries ready in {out}")
+    return out
