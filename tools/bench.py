@@ -5,7 +5,7 @@
 measured in one run, interleaved, on the same machine. Prints medians and ratios.
 Goals: dev <= 1.3x the floor; the policy pack adds <= 10% to the dev preview.
 
-    python -m tools.bench [--runs 7]
+    python3 -m tools.bench [--runs 7]
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from .common import ROOT, in_project_venv
 
-from tests.engine_harness import ROOT, new_project, repo_stack_config  # noqa: E402
+if __name__ == "__main__":
+    in_project_venv("tools.bench")  # before the harness imports pulumi
+
+from .automation import new_project, repo_stack_config, throwaway_ssh_key  # noqa: E402
 
 EMPTY_MAIN = "import pulumi\n"
 
@@ -32,8 +35,7 @@ def main() -> int:
     args = ap.parse_args()
 
     project = new_project({"dev": repo_stack_config("dev")})
-    key = (ROOT / "tests" / "unit" / "fixtures" / "test_key").read_text()
-    project.stack("dev", {"sshPrivateKey": key})
+    project.stack("dev", {"sshPrivateKey": throwaway_ssh_key()})
     empty = Path(tempfile.mkdtemp(prefix="vmp-empty-"))
     (empty / "Pulumi.yaml").write_text(f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / 'venv'}\n")
     (empty / "__main__.py").write_text(EMPTY_MAIN)

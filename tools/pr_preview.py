@@ -13,21 +13,17 @@ Exit status: 1 when a stack fails to preview or has a mandatory policy violation
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from .common import ROOT, in_project_venv
 
-from tests.engine_harness import ROOT, PreviewResult, Project, new_project, repo_stack_config  # noqa: E402
+if __name__ == "__main__":
+    in_project_venv("tools.pr_preview")  # before the harness imports pulumi
+
+from .automation import PreviewResult, Project, new_project, repo_stack_config, throwaway_ssh_key  # noqa: E402
 
 THROWAWAY_REGISTRY_PASSWORD = "throwaway-preview-only"
-
-
-def _throwaway_key() -> str:
-    d = Path(subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip())
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pr-preview", "-f", str(d / "key")], check=True)
-    return (d / "key").read_text()
 
 
 def preview_stack(project: Project, stack: str, secrets: dict[str, str]) -> PreviewResult:
@@ -70,7 +66,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.throwaway_secrets:
         project = new_project({s: repo_stack_config(s) for s in args.stacks})
-        key = _throwaway_key()
+        key = throwaway_ssh_key()
         secrets = {"sshPrivateKey": key, "registryPassword": THROWAWAY_REGISTRY_PASSWORD}
     else:
         project = Project.checkout()

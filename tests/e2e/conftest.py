@@ -1,8 +1,10 @@
-"""The local lab, the `local` stack and a deployed cluster, shared by the e2e tests.
+"""The e2e suite's own lab instance, the `local` stack on it and a deployed cluster.
 
-`python3 -m tools.lab up` boots the lab hosts (systemd in network namespaces, reachable over
-SSH); the tests then run the real engine's `up` of the local stack against them. The lab is
-taken down at the end unless VMP_KEEP_LAB=1.
+`python3 -m tools.lab up --instance e2e` boots the suite's own lab (its own bridge, /24,
+network namespaces, machine names, keys and state dir: lab/instance.py), so the suite never
+touches the lab the main job (`tools/deploy-local`) deployed, nor its stack. The tests then run
+the real engine's `up` of a `local` stack in a project copy with its own backend against those
+hosts. The instance is taken down at the end unless VMP_KEEP_LAB=1.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.engine_harness import ROOT, Project, new_project
+from lab import hosts as lab_hosts
+from lab import instance, stackfile
+from tools.automation import ROOT, Project, new_project
 
 pytestmark = pytest.mark.lab
+
+# VMP_E2E_LAB picks another instance name (e.g. to run two checkouts' suites side by side).
+INSTANCE = os.environ.get("VMP_E2E_LAB", "e2e")
 
 
 @dataclass
@@ -26,36 +34,36 @@ class Lab:
     config: dict
     key_path: Path
     hosts: dict[str, str]  # name -> address
+    instance: instance.Instance
 
     def ssh(self, host: str, command: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-        from tools import lab
-
-        return subprocess.run([*lab.ssh_command(host), command], capture_output=True, text=True, check=check, timeout=timeout)
+        return subprocess.run([*lab_hosts.ssh_command(host, self.instance), command], capture_output=True, text=True, check=check, timeout=timeout)
 
 
 def _lab(action: str) -> None:
-    subprocess.run([sys.executable, "-m", "tools.lab", action], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "tools.lab", action, "--instance", INSTANCE], cwd=ROOT, check=True)
 
 
 @pytest.fixture(scope="session")
-def lab() -> Lab:
+def lab() -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces, systemd-nspawn)")
+    if INSTANCE == instance.DEFAULT:
+        pytest.fail("the e2e suite never runs on the main job's lab instance: set VMP_E2E_LAB to another name")
     t0 = time.monotonic()
     _lab("up")
-    print(f"\n[e2e] lab up: {time.monotonic() - t0:.1f} s")
-    from tools import lab as labtool
-
-    cfg, key = labtool.stack_config()
-    hosts = {cfg["vm-platform:controlPlane"]["name"]: cfg["vm-platform:controlPlane"]["address"]}
-    hosts.update({w["name"]: w["address"] for w in cfg["vm-platform:workers"]})
-    yield Lab(cfg, Path(key), hosts)
+    inst = instance.get(INSTANCE)
+    print(f"\n[e2e] lab {inst.name} ({inst.network}, bridge {inst.bridge}) up: {time.monotonic() - t0:.1f} s")
+    cfg, key = stackfile.stack_config(inst)
+    addresses = {cfg["vm-platform:controlPlane"]["name"]: cfg["vm-platform:controlPlane"]["address"]}
+    addresses.update({w["name"]: w["address"] for w in cfg["vm-platform:workers"]})
+    yield Lab(cfg, Path(key), addresses, inst)
     if os.environ.get("VMP_KEEP_LAB") != "1":
         _lab("down")
 
 
 @pytest.fixture(scope="session")
-def local(lab: Lab) -> tuple[Project, object]:
+def local(lab: Lab) -> Iterator[tuple[Project, object]]:
     project = new_project({"local": {"config": lab.config}})
     stack = project.stack("local", {"sshPrivateKey": lab.key_path.read_text()})
     yield project, stack

@@ -21,7 +21,7 @@ import pytest
 from pulumi import automation as auto
 
 from tests.e2e.conftest import Lab
-from tests.engine_harness import Project
+from tools.automation import Project
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +31,7 @@ MASTER_UNITS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sched
 
 
 def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    from tools.binaries import ensure
+    from lab.binaries import ensure
 
     return subprocess.run([str(ensure() / "kubectl"), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, check=check, timeout=120)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.engine_harness import Project, new_project, repo_stack_config
+from tools.automation import Project, new_project, repo_stack_config
 
 
 @pytest.fixture(scope="session")

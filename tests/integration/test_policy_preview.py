@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_harness import ROOT, PreviewResult, Project
 from tests.integration.test_preview import SECRETS
+from tools.automation import ROOT, PreviewResult, Project
 
 pytestmark = pytest.mark.engine
 

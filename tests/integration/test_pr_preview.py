@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.engine_harness import ROOT
+from tools.automation import ROOT
 
 pytestmark = pytest.mark.engine
 

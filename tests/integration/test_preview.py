@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from tests.engine_harness import ROOT, PreviewResult, Project, repo_stack_config
+from tools.automation import ROOT, PreviewResult, Project, repo_stack_config
 
 pytestmark = pytest.mark.engine
 

@@ -1,4 +1,5 @@
-"""Runs the real Pulumi engine on the project through the Automation API.
+"""Runs the real Pulumi engine on the project through the Automation API: the harness that the
+benchmark, the PR preview and the engine and lab test suites share.
 
 The project is copied to a temporary directory (its virtualenv path made absolute) so tests set
 stack config and secrets without touching the repository's stack files. Each test session has
@@ -20,14 +21,14 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-ROOT = Path(__file__).resolve().parents[1]
+from . import engine
+from .common import ROOT
+
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components")
 TEST_PASSPHRASE = "throwaway-test-passphrase"
 
 
 def engine_env(backend: Path) -> tuple[Path, dict[str, str]]:
-    from tools import engine
-
     engine_dir = engine.ensure()
     env = {**engine.env(engine_dir), "PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": TEST_PASSPHRASE}
     return engine_dir, env
@@ -46,6 +47,13 @@ def copy_project(dest: Path, stack_files: dict[str, dict[str, Any]]) -> Path:
     for stack, cfg in stack_files.items():
         (dest / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return dest
+
+
+def throwaway_ssh_key() -> str:
+    """A fresh ed25519 private key for previews, which never connect to the hosts."""
+    with tempfile.TemporaryDirectory(prefix="vmp-key-") as d:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "throwaway-preview", "-f", f"{d}/key"], check=True)
+        return Path(d, "key").read_text()
 
 
 def repo_stack_config(stack: str) -> dict[str, Any]:
@@ -96,8 +104,6 @@ class Project:
     def checkout(cls) -> Project:
         """The repository itself with the team's settings (backend and passphrase from the
         environment, as `tools/pulumi` uses them), for previews of the real stacks."""
-        from tools import engine
-
         engine_dir = engine.ensure()
         passphrase = {k: v for k, v in os.environ.items() if k.startswith("PULUMI_CONFIG_PASSPHRASE")}
         return cls(ROOT, engine_dir, {**engine.env(engine_dir), **passphrase})
