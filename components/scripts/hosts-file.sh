@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Keeps a marked block of "address name" lines (stdin) in /etc/hosts so every node resolves
 # every other node by name. ACTION=remove deletes the block.
 set -euo pipefail
-. /usr/local/lib/vm-platform/lib.sh
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 begin='# BEGIN vm-platform nodes' end='# END vm-platform nodes'
 block=$( [ "${ACTION:-apply}" = remove ] || { echo "$begin"; cat; echo "$end"; } )
 current=$(sed "/^$begin\$/,/^$end\$/d" /etc/hosts)

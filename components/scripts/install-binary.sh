@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Installs one executable as /usr/local/bin/NAME from either a release URL (sha256-checked) or a
 # file already copied to the host (SRC). A tarball URL names the MEMBER to take out of it.
 # Skips the work when the installed file already has the expected checksum.
 # Usage: NAME=kubelet URL=https://... [SHA256=...] [MEMBER=dir/etcd] install-binary.sh
 #        NAME=kubelet SRC=/var/lib/vm-platform/stage/kubelet SHA256=... install-binary.sh
 set -euo pipefail
-. /usr/local/lib/vm-platform/lib.sh
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${NAME:?NAME is required}"
 dest=/usr/local/bin/$NAME
 if [ -n "${SHA256:-}" ] && [ -f "$dest" ] && echo "$SHA256  $dest" | sha256sum -c --status; then
-  echo unchanged; exit 0
+  exit 0
 fi
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 if [ -n "${SRC:-}" ]; then
   cp "$SRC" "$work/bin"
+  from=$SRC
 else
   : "${URL:?URL or SRC is required}"
-  log "downloading $URL"
+  from=$URL
   curl -fsSL --retry 3 -o "$work/download" "$URL"
   if [ -z "${SHA256:-}" ]; then
     # No pinned checksum in the stack: take the one published beside the release file.
@@ -40,4 +44,4 @@ if [ -n "${SHA256:-}" ]; then
 fi
 install -m 0755 "$work/bin" "$dest.vmp-new"
 mv -f "$dest.vmp-new" "$dest"
-echo changed
+log "installed $dest from $from"

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Control-plane PKI: cluster CA, etcd CA, service-account keys and every control-plane cert and
 # kubeconfig. Runs on the control-plane host, so CA keys never leave it. Prints the CA
 # certificates (public) as name=base64 lines for the workers.
-# Usage: CP_NAME=master CP_ADDR=10.0.0.1 SERVICE_IP=10.254.0.1 CLUSTER_DOMAIN=cluster.local API_PORT=6443 pki-init.sh
+# Usage: CP_NAME=master CP_ADDR=10.0.0.1 SERVICE_IP=10.254.0.1 CLUSTER_DOMAIN=cluster.local API_PORT=6443 \
+#        [CA_DAYS=3650] [CERT_DAYS=365] pki-init.sh
 set -euo pipefail
-. /usr/local/lib/vm-platform/lib.sh
-. /usr/local/lib/vm-platform/pki-lib.sh
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=pki-lib.sh
+. "$(dirname "$0")/pki-lib.sh"
 : "${CP_NAME:?}" "${CP_ADDR:?}" "${SERVICE_IP:?}" "${CLUSTER_DOMAIN:?}" "${API_PORT:?}"
 install -d -m 0700 "$PKI"
 new_ca ca vm-platform-ca
 new_ca etcd-ca vm-platform-etcd-ca
-[ -s "$PKI/sa.key" ] || new_key "$PKI/sa.key"
-openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+new_key "$PKI/sa.key"
+openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2> /dev/null
 api_sans="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN,DNS:$CP_NAME,DNS:localhost,IP:$CP_ADDR,IP:$SERVICE_IP,IP:127.0.0.1"
 issue apiserver ca server "$api_sans" "CN=kube-apiserver"
 issue apiserver-kubelet-client ca client "" "CN=kube-apiserver-kubelet-client,O=system:masters"
@@ -23,8 +27,9 @@ issue scheduler ca client "" "CN=system:kube-scheduler"
 issue admin ca client "" "CN=vm-platform-admin,O=system:masters"
 issue registry ca server "DNS:$CP_NAME,IP:$CP_ADDR,IP:127.0.0.1" "CN=$CP_NAME-registry"
 local_api="https://127.0.0.1:$API_PORT"
-kubeconfig /etc/vm-platform/controller-manager.kubeconfig "$local_api" controller-manager system:kube-controller-manager
-kubeconfig /etc/vm-platform/scheduler.kubeconfig "$local_api" scheduler system:kube-scheduler
-kubeconfig /etc/vm-platform/admin.kubeconfig "$local_api" admin vm-platform-admin
-echo "ca=$(b64 "$PKI/ca.crt")"
-echo "etcd_ca=$(b64 "$PKI/etcd-ca.crt")"
+kubeconfig "$VMP_ETC/controller-manager.kubeconfig" "$local_api" controller-manager system:kube-controller-manager
+kubeconfig "$VMP_ETC/scheduler.kubeconfig" "$local_api" scheduler system:kube-scheduler
+kubeconfig "$VMP_ETC/admin.kubeconfig" "$local_api" admin vm-platform-admin
+pki_report
+vmp_b64_emit ca "$PKI/ca.crt"
+vmp_b64_emit etcd_ca "$PKI/etcd-ca.crt"

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Stores the flannel pod-network config (stdin, JSON) in etcd, writing only when it differs,
-# so re-runs are no-ops and nodes' leases are untouched.
+# so re-runs are no-ops and nodes' leases are untouched. Prints the stored config.
 # Usage: ETCD_PREFIX=/coreos.com/network pod-network.sh < network.json
 set -euo pipefail
-. /usr/local/lib/vm-platform/lib.sh
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${ETCD_PREFIX:?}"
 want=$(cat)
-export ETCDCTL_API=3
-ctl() { etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt \
-  --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key "$@"; }
-have=$(ctl get --print-value-only "$ETCD_PREFIX/config")
-if [ "$have" = "$want" ]; then echo unchanged; else ctl put "$ETCD_PREFIX/config" "$want" >/dev/null; echo changed; fi
-ctl get --print-value-only "$ETCD_PREFIX/config"
+have=$(vmp_etcdctl get --print-value-only "$ETCD_PREFIX/config")
+if [ "$have" != "$want" ]; then
+  vmp_etcdctl put "$ETCD_PREFIX/config" "$want" > /dev/null
+  log "stored the pod-network config at $ETCD_PREFIX/config"
+fi
+vmp_etcdctl get --print-value-only "$ETCD_PREFIX/config"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Undoes pod-network.sh. Tolerates an etcd that is already gone.
 set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 : "${ETCD_PREFIX:?}"
-ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt \
-  --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key \
-  --command-timeout=5s del --prefix "$ETCD_PREFIX" >/dev/null 2>&1 || true
-echo removed
+if vmp_etcdctl --command-timeout=5s del --prefix "$ETCD_PREFIX" > /dev/null 2>&1; then
+  log "removed the pod-network config under $ETCD_PREFIX"
+fi
