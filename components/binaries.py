@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_command import remote
 
 from . import remote as r
 from .settings import Settings
+from .steps import CommandStep, Dependency, HostSteps
 
 CONTROL_PLANE_BINARIES = ("etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 WORKER_BINARIES = ("kubelet", "kube-proxy", "flanneld")
@@ -53,28 +53,19 @@ def source_for(settings: Settings, name: str) -> BinarySource:
     return BinarySource(name, url=f"{b.release_base_url.rstrip('/')}/{settings.kubernetes_version}/bin/linux/amd64/{name}", sha256=pinned)
 
 
-def install_binaries(
-    prefix: str, settings: Settings, target: r.Target, names: Sequence[str], *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
-) -> dict[str, remote.Command]:
-    """One install step per executable. Returns name -> step; a step's stdout is its version stamp."""
-    steps: dict[str, remote.Command] = {}
+def install_binaries(steps: HostSteps, settings: Settings, names: Sequence[str], *, after: Sequence[Dependency]) -> dict[str, CommandStep]:
+    """One install step per executable (`<prefix>-bin-<name>`). Returns name -> step; a step's
+    digest is the executable's version stamp, so a restart that reads it follows upgrades."""
+    installed: dict[str, CommandStep] = {}
     for name in names:
         src = source_for(settings, name)
         env: dict[str, object] = {"NAME": name}
-        deps = list(depends_on)
+        deps: Sequence[Dependency] = after
         if src.local_path:
             if not os.path.exists(src.local_path):
                 raise pulumi.RunError(f"binaries.localDir: expected {src.local_path} to exist (build it with `python -m tools.binaries`), found nothing")
             staged = f"{STAGE_DIR}/{name}"
-            copy = remote.CopyToRemote(
-                f"{prefix}-stage-{name}",
-                connection=target.connection,
-                source=pulumi.FileAsset(src.local_path),
-                remote_path=staged,
-                triggers=[src.sha256],
-                opts=pulumi.ResourceOptions(parent=parent, depends_on=deps),
-            )
-            deps = [copy]
+            deps = [steps.copy(f"stage-{name}", src.local_path, staged, digest=src.sha256, triggers=[src.sha256], after=after)]
             env.update(SRC=staged, SHA256=src.sha256)
         else:
             env.update(URL=src.url)
@@ -82,16 +73,15 @@ def install_binaries(
                 env["MEMBER"] = src.member
             if src.sha256:
                 env["ARCHIVE_SHA256" if src.member else "SHA256"] = src.sha256
-        steps[name] = r.step(
-            f"{prefix}-bin-{name}",
-            target,
+        installed[name] = steps.run(
+            f"bin-{name}",
             "install-binary.sh",
-            parent=parent,
             env=env,
             delete=("remove-file.sh", {"DEST": f"/usr/local/bin/{name}"}),
-            depends_on=deps,
+            after=deps,
+            digest=version_stamp(settings, name),
         )
-    return steps
+    return installed
 
 
 def version_stamp(settings: Settings, name: str) -> str:

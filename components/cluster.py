@@ -45,6 +45,8 @@ class Cluster(pulumi.ComponentResource):
             )
             for w in s.workers
         ]
+        # The registry and the workers add steps on the control-plane host: its bundle is final now.
+        self.control_plane.steps.done()
         self.api_server_endpoint = self.control_plane.api_server_endpoint
         self.kubeconfig = self.control_plane.kubeconfig
         self.registry_endpoint = self.registry.endpoint

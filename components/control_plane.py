@@ -9,20 +9,13 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_command import remote
 
 from . import remote as r
-from .binaries import CONTROL_PLANE_BINARIES, install_binaries, version_stamp
-from .settings import Settings
+from .binaries import CONTROL_PLANE_BINARIES, install_binaries
+from .settings import Host, Settings
+from .steps import CommandStep, HostSteps
 
 ETCD_PREFIX = "/coreos.com/network"
-
-CONTROL_PLANE_SCRIPTS = (
-    "hosts-file.sh", "prereqs.sh", "install-binary.sh", "install-file.sh", "remove-file.sh",
-    "restart-service.sh", "stop-service.sh", "pki-lib.sh", "pki-init.sh", "remove-pki.sh",
-    "sign-node.sh", "pod-network.sh", "remove-pod-network.sh", "wait-node-ready.sh",
-    "read-kubeconfig.sh", "registry-htpasswd.sh", "push-image.sh",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,7 +32,8 @@ def hosts_lines(settings: Settings) -> str:
 def pod_network_config(settings: Settings) -> str:
     """flannel's network config, as stored in etcd (compact JSON, stable key order)."""
     n = settings.network
-    return json.dumps({"Network": n.pod_cidr, "SubnetLen": n.pod_subnet_length, "Backend": {"Type": n.backend}}, sort_keys=True, separators=(",", ":"))
+    config = {"Network": n.pod_cidr, "SubnetLen": n.pod_subnet_length, "Backend": {"Type": n.backend}}
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
 def parse_b64_lines(text: str) -> dict[str, str]:
@@ -57,9 +51,13 @@ class ControlPlane(pulumi.ComponentResource):
 
     Outputs:
         target: how to reach the host (for other components' steps on it).
+        steps: this host's steps; other components declare theirs through `steps.view(...)`,
+            and whoever builds the last of them calls `steps.done()` (Cluster does).
         scripts: the installed host scripts (steps on this host depend on it).
         prereqs: the OS-prerequisites step.
+        pki: the certificate step; its stdout (`ca_bundle`) is the public CA certificates.
         ca_bundle: the public CA certificates as name=base64 lines (ca, etcd_ca).
+        pod_network: the pod-network config step (digest: sha256 of the config flanneld reads).
         api_server_ready: the API server restart step (the API answers once it is done).
         kubeconfig: the admin kubeconfig with the external API address (secret).
         api_server_endpoint: https://<address>:<port>.
@@ -74,91 +72,87 @@ class ControlPlane(pulumi.ComponentResource):
         s = args.settings
         host = s.control_plane
         n = s.network
-        self.target = t = r.connect(s, host)
+        self.target = r.connect(s, host)
         self.api_server_endpoint = f"https://{host.address}:{n.api_server_port}"
-        p = name
+        self.steps = steps = HostSteps(self.target, self, name)
+        self.scripts = steps.scripts
 
-        self.scripts = r.HostScripts(f"{p}-scripts", (t, CONTROL_PLANE_SCRIPTS), pulumi.ResourceOptions(parent=self))
-        base = [self.scripts.installed]
-        hosts_file = r.step(
-            f"{p}-hosts-file", t, "hosts-file.sh", parent=self, stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}), depends_on=base
+        hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}))
+        self.prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.control_plane)}, after=[hosts_file])
+        bins = install_binaries(steps, s, CONTROL_PLANE_BINARIES, after=[self.prereqs])
+        pki_env = {
+            "CP_NAME": host.name,
+            "CP_ADDR": host.address,
+            "SERVICE_IP": n.kubernetes_service_ip,
+            "CLUSTER_DOMAIN": n.cluster_domain,
+            "API_PORT": n.api_server_port,
+        }
+        self.pki = steps.run("pki", "pki-init.sh", env=pki_env, delete=("remove-pki.sh", {}), after=[self.prereqs])
+        self.ca_bundle = self.pki.stdout
+
+        etcd = self._etcd(s, host, bins)
+        self.pod_network = steps.run(
+            "pod-network",
+            "pod-network.sh",
+            env={"ETCD_PREFIX": ETCD_PREFIX},
+            stdin=pod_network_config(s),
+            delete=("remove-pod-network.sh", {"ETCD_PREFIX": ETCD_PREFIX}),
+            after=[etcd],
         )
-        self.prereqs = r.step(
-            f"{p}-prereqs", t, "prereqs.sh", parent=self, env={"PACKAGES": " ".join(s.packages.control_plane)}, depends_on=[*base, hosts_file]
+        self.api_server_ready = self._api_server(s, host, bins, etcd)
+        self._controllers(s, bins)
+        kubeconfig = steps.run(
+            "kubeconfig",
+            "read-kubeconfig.sh",
+            env={"API_SERVER": self.api_server_endpoint},
+            secret=True,
+            after=[self.api_server_ready, bins["kubectl"]],
         )
-        bins = install_binaries(p, s, t, CONTROL_PLANE_BINARIES, parent=self, depends_on=[self.prereqs])
-
-        pki = r.step(
-            f"{p}-pki",
-            t,
-            "pki-init.sh",
-            parent=self,
-            env={
-                "CP_NAME": host.name,
-                "CP_ADDR": host.address,
-                "SERVICE_IP": n.kubernetes_service_ip,
-                "CLUSTER_DOMAIN": n.cluster_domain,
-                "API_PORT": n.api_server_port,
-            },
-            delete=("remove-pki.sh", {}),
-            depends_on=[self.prereqs],
-        )
-        self.pki = pki
-        self.ca_bundle = pki.stdout
-
-        # etcd
-        etcd_unit_text = r.render("etcd.service", name=host.name, address=host.address, nofile=s.runtime.max_open_files)
-        etcd_unit = r.unit_file(f"{p}-etcd-unit", t, "etcd", etcd_unit_text, parent=self, depends_on=[pki, bins["etcd"]], data_dir="/var/lib/etcd")
-        etcd = r.restart(
-            f"{p}-etcd-restart", t, "etcd", [r.sha256(etcd_unit_text), version_stamp(s, "etcd")], parent=self,
-            health="ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key endpoint health",
-            depends_on=[etcd_unit, bins["etcdctl"]],
-        )  # fmt: skip
-        network_text = pod_network_config(s)
-        self.pod_network = r.step(
-            f"{p}-pod-network", t, "pod-network.sh", parent=self, env={"ETCD_PREFIX": ETCD_PREFIX}, stdin=network_text,
-            delete=("remove-pod-network.sh", {"ETCD_PREFIX": ETCD_PREFIX}), depends_on=[etcd],
-        )  # fmt: skip
-
-        # kube-apiserver
-        api_text = r.render(
-            "kube-apiserver.service", address=host.address, api_port=n.api_server_port, service_cidr=n.service_cidr,
-            cluster_domain=n.cluster_domain, nofile=s.runtime.max_open_files,
-        )  # fmt: skip
-        api_unit = r.unit_file(f"{p}-kube-apiserver-unit", t, "kube-apiserver", api_text, parent=self, depends_on=[pki, bins["kube-apiserver"]])
-        admin_curl = "curl -fs --cacert /etc/vm-platform/pki/ca.crt --cert /etc/vm-platform/pki/admin.crt --key /etc/vm-platform/pki/admin.key"
-        self.api_server_ready = r.restart(
-            f"{p}-kube-apiserver-restart", t, "kube-apiserver", [r.sha256(api_text), version_stamp(s, "kube-apiserver")], parent=self,
-            health=f"{admin_curl} https://127.0.0.1:{n.api_server_port}/readyz", timeout=180, depends_on=[api_unit, etcd],
-        )  # fmt: skip
-
-        # kube-controller-manager and kube-scheduler
-        cm_text = r.render("kube-controller-manager.service", pod_cidr=n.pod_cidr, service_cidr=n.service_cidr)
-        cm_unit = r.unit_file(
-            f"{p}-kube-controller-manager-unit", t, "kube-controller-manager", cm_text, parent=self, depends_on=[pki, bins["kube-controller-manager"]]
-        )
-        self.controller_manager = r.restart(
-            f"{p}-kube-controller-manager-restart", t, "kube-controller-manager",
-            [r.sha256(cm_text), version_stamp(s, "kube-controller-manager")], parent=self,
-            health="curl -fsk https://127.0.0.1:10257/healthz", depends_on=[cm_unit, self.api_server_ready],
-        )  # fmt: skip
-        sched_text = r.render("kube-scheduler.service")
-        sched_unit = r.unit_file(f"{p}-kube-scheduler-unit", t, "kube-scheduler", sched_text, parent=self, depends_on=[pki, bins["kube-scheduler"]])
-        self.scheduler = r.restart(
-            f"{p}-kube-scheduler-restart", t, "kube-scheduler", [r.sha256(sched_text), version_stamp(s, "kube-scheduler")], parent=self,
-            health="curl -fsk https://127.0.0.1:10259/healthz", depends_on=[sched_unit, self.api_server_ready],
-        )  # fmt: skip
-
-        kubeconfig_cmd = r.step(
-            f"{p}-kubeconfig", t, "read-kubeconfig.sh", parent=self, env={"API_SERVER": self.api_server_endpoint},
-            secret=True, depends_on=[self.api_server_ready, bins["kubectl"]],
-        )  # fmt: skip
-        self.kubeconfig = pulumi.Output.secret(kubeconfig_cmd.stdout)
+        self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
         self.register_outputs({"kubeconfig": self.kubeconfig, "api_server_endpoint": self.api_server_endpoint, "ca_bundle": self.ca_bundle})
 
-    def sign_node(self, name: str, node: str, address: str, csrs: pulumi.Output[str], parent: pulumi.Resource) -> remote.Command:
-        """Sign a worker's CSRs on this host (the CA keys stay here)."""
-        return r.step(
-            name, self.target, "sign-node.sh", parent=parent, env={"NODE_NAME": node, "NODE_ADDR": address},
-            stdin=csrs, depends_on=[self.pki],
-        )  # fmt: skip
+    def _etcd(self, s: Settings, host: Host, bins: dict[str, CommandStep]) -> CommandStep:
+        text = r.render("etcd.service", name=host.name, address=host.address, nofile=s.runtime.max_open_files)
+        unit = self.steps.unit("etcd", text, data_dir="/var/lib/etcd", after=[self.pki, bins["etcd"]])
+        return self.steps.restart("etcd", reads=[unit, bins["etcd"]], health="vmp_etcdctl endpoint health", after=[bins["etcdctl"]])
+
+    def _api_server(self, s: Settings, host: Host, bins: dict[str, CommandStep], etcd: CommandStep) -> CommandStep:
+        n = s.network
+        text = r.render(
+            "kube-apiserver.service",
+            address=host.address,
+            api_port=n.api_server_port,
+            service_cidr=n.service_cidr,
+            cluster_domain=n.cluster_domain,
+            nofile=s.runtime.max_open_files,
+        )
+        unit = self.steps.unit("kube-apiserver", text, after=[self.pki, bins["kube-apiserver"]])
+        health = f"vmp_admin_curl https://127.0.0.1:{n.api_server_port}/readyz"
+        return self.steps.restart("kube-apiserver", reads=[unit, bins["kube-apiserver"]], health=health, timeout=180, after=[etcd])
+
+    def _controllers(self, s: Settings, bins: dict[str, CommandStep]) -> None:
+        """kube-controller-manager and kube-scheduler: both wait for the API server."""
+        n = s.network
+        texts = {
+            "kube-controller-manager": (r.render("kube-controller-manager.service", pod_cidr=n.pod_cidr, service_cidr=n.service_cidr), 10257),
+            "kube-scheduler": (r.render("kube-scheduler.service"), 10259),
+        }
+        for unit_name, (text, port) in texts.items():
+            unit = self.steps.unit(unit_name, text, after=[self.pki, bins[unit_name]])
+            self.steps.restart(
+                unit_name,
+                reads=[unit, bins[unit_name]],
+                health=f"curl -fsk https://127.0.0.1:{port}/healthz",
+                after=[self.api_server_ready],
+            )
+
+    def sign_node(self, on_control_plane: HostSteps, node: Host, csrs: pulumi.Output[str]) -> CommandStep:
+        """Sign a worker's CSRs on this host (the CA keys stay here); `on_control_plane` is the
+        worker's view of this host's steps (`steps.view(worker, prefix)`)."""
+        return on_control_plane.run(
+            "sign",
+            "sign-node.sh",
+            env={"NODE_NAME": node.name, "NODE_ADDR": node.address},
+            stdin=csrs,
+            after=[self.pki],
+        )

@@ -19,6 +19,7 @@ from pulumi_command import remote
 from . import remote as r
 from .control_plane import ControlPlane, parse_b64_lines
 from .settings import Settings
+from .steps import Dependency
 
 IMAGES_DIR = "/var/lib/vm-platform/images"
 
@@ -57,40 +58,35 @@ class ImageRegistry(pulumi.ComponentResource):
         super().__init__("vm-platform:registry:ImageRegistry", name, None, opts)
         s, cp = args.settings, args.control_plane
         reg = s.registry
-        t = cp.target
-        p = name
+        steps = cp.steps.view(self, name)
         self.endpoint = s.registry_host
-        self.ca_certificate: pulumi.Output[str] | None = cp.ca_bundle.apply(lambda b: parse_b64_lines(b)["ca"]) if reg.tls else None
+        ca = cp.ca_bundle.apply(lambda b: parse_b64_lines(b)["ca"])
+        self.ca_certificate: pulumi.Output[str] | None = ca if reg.tls else None
         self.credentials: pulumi.Output[tuple[str, str]] | None = None
 
-        deps: list[pulumi.Resource] = [cp.prereqs, cp.pki]
-        conf_text = registry_config(s)
-        conf = r.install_file(f"{p}-config", t, "/etc/vm-platform/registry/config.yml", conf_text, parent=self, depends_on=deps)
-        reads: list[pulumi.Input[str]] = [r.sha256(conf_text)]
+        prepared: list[Dependency] = [cp.prereqs, cp.pki]
+        reads = [steps.file("config", "/etc/vm-platform/registry/config.yml", registry_config(s), after=prepared)]
         if reg.auth:
             assert reg.password is not None
             password = reg.password.output()
-            htpasswd = r.step(
-                f"{p}-htpasswd", t, "registry-htpasswd.sh", parent=self,
-                env={"USERNAME": reg.username, "DEST": "/etc/vm-platform/registry/htpasswd"}, stdin=password, secret=True,
-                delete=("remove-file.sh", {"DEST": "/etc/vm-platform/registry/htpasswd"}), depends_on=deps,
-            )  # fmt: skip
-            deps.append(htpasswd)
-            reads.append(password.apply(r.sha256))
+            htpasswd = steps.run(
+                "htpasswd",
+                "registry-htpasswd.sh",
+                env={"USERNAME": reg.username, "DEST": "/etc/vm-platform/registry/htpasswd"},
+                stdin=password,
+                secret=True,
+                delete=("remove-file.sh", {"DEST": "/etc/vm-platform/registry/htpasswd"}),
+                after=prepared,
+            )
+            reads.append(htpasswd)
             self.credentials = pulumi.Output.secret(password.apply(lambda pw: (reg.username, pw)))
         unit_text = r.render("registry.service", binary=reg.binary, storage_dir=reg.storage_dir)
-        unit = r.unit_file(f"{p}-unit", t, "vm-platform-registry", unit_text, parent=self, depends_on=[conf, *deps])
+        unit = steps.unit("vm-platform-registry", unit_text, name="unit", after=[*reads, *prepared])
         scheme = "https" if reg.tls else "http"
-        self.service = r.restart(
-            f"{p}-restart", t, "vm-platform-registry", [*reads, r.sha256(unit_text)], parent=self,
-            health=f"curl -s -o /dev/null --cacert /etc/vm-platform/pki/ca.crt {scheme}://127.0.0.1:{reg.port}/v2/", depends_on=[unit],
-        )  # fmt: skip
-        client_certs = r.step(
-            f"{p}-client-trust", t, "install-file.sh", parent=self,
-            env={"DEST": "/etc/vm-platform/registry/client-certs/ca.crt", "MODE": "0644"},
-            stdin=cp.ca_bundle.apply(lambda b: parse_b64_lines(b)["ca"]),
-            delete=("remove-file.sh", {"DEST": "/etc/vm-platform/registry/client-certs/ca.crt"}), depends_on=[cp.pki],
-        )  # fmt: skip
+        health = f"curl -s -o /dev/null --cacert /etc/vm-platform/pki/ca.crt {scheme}://127.0.0.1:{reg.port}/v2/"
+        service = steps.restart("vm-platform-registry", reads=[*reads, unit], name="restart", health=health)
+        self.service = service.command
+        client_certs = steps.file("client-trust", "/etc/vm-platform/registry/client-certs/ca.crt", ca, after=[cp.pki])
 
         self.images = {}
         self.images_pushed: list[remote.Command] = []
@@ -100,16 +96,10 @@ class ImageRegistry(pulumi.ComponentResource):
             archive = os.path.expandvars(os.path.expanduser(img.archive))
             safe = img.name.replace("/", "-").replace(":", "-")
             remote_archive = posixpath.join(IMAGES_DIR, f"{safe}.tar")
-            copy = remote.CopyToRemote(
-                f"{p}-archive-{safe}", connection=t.connection, source=pulumi.FileAsset(archive), remote_path=remote_archive,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[cp.prereqs]),
-            )  # fmt: skip
+            copy = steps.copy(f"archive-{safe}", archive, remote_archive, digest=r.oci_archive_digest(archive), after=[cp.prereqs])
             env = {"SRC": remote_archive, "IMAGE": img.name, "REGISTRY": f"127.0.0.1:{reg.port}", "TLS": str(reg.tls).lower(), "AUTH": str(reg.auth).lower()}
             stdin = self.credentials.apply(lambda c: f"{c[0]}\n{c[1]}\n") if self.credentials is not None else None
-            push = r.step(
-                f"{p}-push-{safe}", t, "push-image.sh", parent=self, env=env, stdin=stdin, secret=reg.auth,
-                triggers=[r.oci_archive_digest(archive)], depends_on=[copy, self.service, client_certs],
-            )  # fmt: skip
+            push = steps.run(f"push-{safe}", "push-image.sh", env=env, stdin=stdin, secret=reg.auth, reads=[copy], after=[service, client_certs])
             self.images[img.name] = push.stdout
-            self.images_pushed.append(push)
+            self.images_pushed.append(push.command)
         self.register_outputs({"endpoint": self.endpoint, "images": self.images})

@@ -1,10 +1,9 @@
-"""Building blocks for host steps: SSH connections, host scripts, templates and hashes.
+"""What host steps are made of: SSH connections, host scripts and their bundle, templates and
+digests (components/steps.py declares the steps themselves).
 
-A host step is one `pulumi_command.remote.Command` that runs one script from
-`components/scripts/` on one host. Scripts reach the hosts through one bundle resource per host
-(`HostScripts`); each step's command names its script together with the script's hash, so a
-change to a script re-runs exactly the steps that use it. Parameters travel as `VAR=value`
-prefixes, file content and secrets on stdin.
+A host step runs one script from `components/scripts/` on one host. Its command names the
+script together with the script's hash, so a change to a script re-runs exactly the steps that
+use it. Parameters travel as `VAR=value` prefixes, file content and secrets on stdin.
 """
 
 from __future__ import annotations
@@ -13,10 +12,11 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shlex
 import string
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +45,32 @@ def render(template: str, **values: object) -> str:
     return string.Template(template_text(template)).substitute({k: str(v) for k, v in values.items()})
 
 
+def toml_string(value: str) -> str:
+    """`value` as a TOML basic string, quotes included.
+
+    Values such as a registry password are chosen by people: pasted into TOML between quotes,
+    a `"` would end the string early and what follows would be read as keys."""
+    out = []
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def sha256(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def content_digest(content: pulumi.Input[str]) -> pulumi.Input[str]:
+    """sha256 of a step's content: a str for a str, an Output (secret if it is) for an Output."""
+    if isinstance(content, str):
+        return sha256(content)
+    output: pulumi.Output[str] = pulumi.Output.from_input(content)  # type: ignore[arg-type]  # an Awaitable is fine too
+    return output.apply(sha256)
 
 
 @functools.cache
@@ -93,13 +117,40 @@ def shell_env(env: Mapping[str, object]) -> str:
     return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
 
 
-def script_bundle(names: Sequence[str]) -> str:
-    """A self-extracting shell script that installs the named scripts (plus lib.sh) on a host.
+def command_line(script: str, env: Mapping[str, object]) -> str:
+    """`VMP_SCRIPT=<hash> VAR=value ... /usr/local/lib/vm-platform/<script>`.
+
+    The script's hash in the text makes an edit of the script an edit of every command that runs
+    it (and of no other)."""
+    return f"{shell_env({'VMP_SCRIPT': sha256(script_text(script))[:12], **env})} {REMOTE_LIB}/{script}"
+
+
+# `. /usr/local/lib/vm-platform/x.sh`, `. "$(dirname "$0")/x.sh"`, `. "$VMP_LIB/x.sh"`
+_SOURCE_LINE = re.compile(
+    r'^\s*(?:\.|source)\s+"?(?:' + re.escape(REMOTE_LIB) + r'/|\$\(dirname "\$0"\)/|\$\{?VMP_LIB\}?/)([A-Za-z0-9_.-]+\.sh)"?\s*(?:#.*)?$',
+    re.MULTILINE,
+)
+
+
+def with_libraries(names: Iterable[str]) -> set[str]:
+    """The scripts `names` plus every library they source, transitively."""
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(_SOURCE_LINE.findall(script_text(name)))
+    return found
+
+
+def script_bundle(names: Iterable[str]) -> str:
+    """A self-extracting shell script that installs the named scripts on a host.
 
     Plain text on purpose: `pulumi preview --diff` then shows which script lines changed.
     """
     lines = ["set -euo pipefail", f"install -d -m 0755 {REMOTE_LIB}"]
-    for name in sorted(set(names) | {"lib.sh"}):
+    for name in sorted(set(names)):
         marker = "VMP_END_OF_" + name.replace(".", "_").replace("-", "_").upper()
         target = f"{REMOTE_LIB}/{name}"
         lines += [
@@ -133,141 +184,3 @@ def connect(settings: Settings, host: Host) -> Target:
             per_dial_timeout=settings.ssh.per_dial_timeout,
         ),
     )
-
-
-def step(
-    name: str,
-    target: Target,
-    script: str,
-    *,
-    parent: pulumi.Resource,
-    env: Mapping[str, object] | None = None,
-    stdin: pulumi.Input[str] | None = None,
-    secret: bool = False,
-    triggers: Sequence[pulumi.Input[str]] | None = None,
-    delete: tuple[str, Mapping[str, object]] | None = None,
-    depends_on: Sequence[pulumi.Resource] = (),
-    delete_before_replace: bool = False,
-) -> remote.Command:
-    """One host step: run `script` on `target`.
-
-    secret=True: stdin carries a secret or stdout is one, so output logging is off and stdout and
-    stderr are stored as secrets. `delete` is (script, env) to undo the step on `pulumi destroy`.
-    """
-    env_prefix = shell_env({"VMP_SCRIPT": sha256(script_text(script))[:12], **(env or {})})
-    delete_cmd = None
-    if delete:
-        d_script, d_env = delete
-        delete_cmd = f"{shell_env({'VMP_SCRIPT': sha256(script_text(d_script))[:12], **d_env})} {REMOTE_LIB}/{d_script}"
-    return remote.Command(
-        name,
-        connection=target.connection,
-        create=f"{env_prefix} {REMOTE_LIB}/{script}",
-        delete=delete_cmd,
-        stdin=stdin,
-        triggers=list(triggers) if triggers else None,
-        add_previous_output_in_env=False,
-        logging=remote.Logging.NONE if secret else remote.Logging.STDOUT_AND_STDERR,
-        opts=pulumi.ResourceOptions(
-            parent=parent,
-            depends_on=list(depends_on),
-            additional_secret_outputs=["stdout", "stderr"] if secret else None,
-            delete_before_replace=delete_before_replace,
-        ),
-    )
-
-
-def install_file(
-    name: str,
-    target: Target,
-    dest: str,
-    content: pulumi.Input[str],
-    *,
-    parent: pulumi.Resource,
-    mode: str = "0644",
-    secret: bool = False,
-    depends_on: Sequence[pulumi.Resource] = (),
-) -> remote.Command:
-    """A file on a host, written from stdin; removed again on destroy."""
-    return step(
-        name,
-        target,
-        "install-file.sh",
-        parent=parent,
-        env={"DEST": dest, "MODE": mode},
-        stdin=content,
-        secret=secret,
-        delete=("remove-file.sh", {"DEST": dest}),
-        depends_on=depends_on,
-    )
-
-
-def restart(
-    name: str,
-    target: Target,
-    unit: str,
-    reads: Sequence[pulumi.Input[str]],
-    *,
-    parent: pulumi.Resource,
-    health: str = "true",
-    timeout: int = 120,
-    depends_on: Sequence[pulumi.Resource] = (),
-) -> remote.Command:
-    """Restart `unit` whenever one of the things it reads changes.
-
-    `reads` are hashes (or versions) of exactly the files the unit reads; they are the triggers,
-    so a change replaces this resource, which (re)starts the unit. Stopping the unit belongs to
-    the unit-file resource's delete, not to this one: replacement creates the new restart before
-    deleting the old, and a stop here would stop the freshly restarted service.
-    """
-    return step(
-        name,
-        target,
-        "restart-service.sh",
-        parent=parent,
-        env={"UNIT": unit, "HEALTH": health, "TIMEOUT": timeout},
-        triggers=list(reads),
-        depends_on=depends_on,
-    )
-
-
-def unit_file(
-    name: str, target: Target, unit: str, content: str, *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = (), data_dir: str = ""
-) -> remote.Command:
-    """A systemd unit file; destroy stops and disables the unit and removes the file (and data_dir)."""
-    dest = f"/etc/systemd/system/{unit}.service"
-    stop_env = {"UNIT": unit, **({"DATA_DIR": data_dir} if data_dir else {})}
-    return step(
-        name,
-        target,
-        "install-file.sh",
-        parent=parent,
-        env={"DEST": dest, "MODE": "0644"},
-        stdin=content,
-        delete=("stop-service.sh", stop_env),
-        depends_on=depends_on,
-    )
-
-
-class HostScripts(pulumi.ComponentResource):
-    """The host scripts installed on one host (one bundle; re-installed when any of them changes).
-
-    Outputs:
-        installed: the bundle command, for steps to depend on.
-    """
-
-    installed: remote.Command
-
-    def __init__(self, name: str, args: tuple[Target, Sequence[str]], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("vm-platform:host:HostScripts", name, None, opts)
-        target, names = args
-        self.installed = remote.Command(
-            f"{name}-bundle",
-            connection=target.connection,
-            create="bash -s",
-            stdin=script_bundle(names),
-            delete=f"rm -rf {REMOTE_LIB}",
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({"installed": self.installed.id})

@@ -3,6 +3,8 @@ pod-sandbox image from it), flanneld, the node's CNI config, kubelet and kube-pr
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,15 +12,11 @@ import pulumi
 import yaml
 
 from . import remote as r
-from .binaries import WORKER_BINARIES, install_binaries, version_stamp
-from .control_plane import ETCD_PREFIX, ControlPlane, hosts_lines, pod_network_config
+from .binaries import WORKER_BINARIES, install_binaries
+from .control_plane import ETCD_PREFIX, ControlPlane, hosts_lines
 from .settings import Host, Settings
+from .steps import CommandStep, HostSteps
 
-WORKER_SCRIPTS = (
-    "hosts-file.sh", "prereqs.sh", "install-binary.sh", "install-file.sh", "remove-file.sh",
-    "restart-service.sh", "stop-service.sh", "pki-lib.sh", "node-keys.sh", "node-certs.sh",
-    "remove-pki.sh", "cni-config.sh", "worker-reset.sh",
-)  # fmt: skip
 CNI_CONF = "/etc/cni/net.d/10-vm-platform.conflist"
 
 
@@ -55,8 +53,20 @@ def kubelet_config(s: Settings) -> str:
         "rotateCertificates": False,
         "serializeImagePulls": False,
     }
-    cfg.update(s.kubelet)  # per-stack overrides (e.g. failCgroupV1 on cgroup-v1 hosts)
-    return yaml.safe_dump(cfg, sort_keys=True)
+    # Per-stack overrides (e.g. failCgroupV1 on cgroup-v1 hosts), merged key by key: overriding
+    # authentication.webhook must not drop authentication.anonymous.
+    return yaml.safe_dump(deep_merge(cfg, s.kubelet), sort_keys=True)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it: mappings merge recursively, anything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def kube_proxy_config(s: Settings, host: Host) -> str:
@@ -87,7 +97,8 @@ def containerd_config(s: Settings, credentials: tuple[str, str] | None) -> str:
     )
     if credentials:
         user, password = credentials
-        text += f'\n  [plugins."io.containerd.grpc.v1.cri".registry.configs."{s.registry_host}".auth]\n    username = "{user}"\n    password = "{password}"\n'
+        table = f'plugins."io.containerd.grpc.v1.cri".registry.configs.{r.toml_string(s.registry_host)}.auth'
+        text += f"\n  [{table}]\n    username = {r.toml_string(user)}\n    password = {r.toml_string(password)}\n"
     return text
 
 
@@ -98,17 +109,6 @@ def registry_hosts(s: Settings) -> str:
         registry=s.registry_host,
         scheme="https" if tls else "http",
         ca_line='ca = "/etc/vm-platform/pki/ca.crt"' if tls else "# plain http: allowed by this stack (registry.allowPlainHttp)",
-    )
-
-
-def node_ready_check(api_server: str, node: str) -> str:
-    """Health check for a kubelet restart: the kubelet answers locally and the API server reports
-    this node Ready (asked with the node's own certificate, which the Node authorizer allows)."""
-    pki = "/etc/vm-platform/pki"
-    return (
-        "curl -fs http://127.0.0.1:10248/healthz >/dev/null && "
-        f"curl -fs --cacert {pki}/ca.crt --cert {pki}/kubelet.crt --key {pki}/kubelet.key {api_server}/api/v1/nodes/{node} "
-        '| tr -d \' \\n\' | grep -q \'"type":"Ready","status":"True"\''
     )
 
 
@@ -124,87 +124,84 @@ class WorkerNode(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkerNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:cluster:WorkerNode", name, None, opts)
         s, host, cp = args.settings, args.host, args.control_plane
-        t = r.connect(s, host)
-        p = name
         self.node_name = host.name
+        steps = HostSteps(r.connect(s, host), self, name)
+        on_cp = cp.steps.view(self, name)
 
-        scripts = r.HostScripts(f"{p}-scripts", (t, WORKER_SCRIPTS), pulumi.ResourceOptions(parent=self))
-        base = [scripts.installed]
-        hosts_file = r.step(
-            f"{p}-hosts-file", t, "hosts-file.sh", parent=self, stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}), depends_on=base
-        )
-        prereqs = r.step(f"{p}-prereqs", t, "prereqs.sh", parent=self, env={"PACKAGES": " ".join(s.packages.worker)}, depends_on=[*base, hosts_file])
-        bins = install_binaries(p, s, t, WORKER_BINARIES, parent=self, depends_on=[prereqs])
+        hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}))
+        prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.worker)}, after=[hosts_file])
+        bins = install_binaries(steps, s, WORKER_BINARIES, after=[prereqs])
 
-        # Certificates: keys made here, CSRs signed on the control plane, certs installed here.
-        keys = r.step(f"{p}-keys", t, "node-keys.sh", parent=self, env={"NODE_NAME": host.name}, delete=("remove-pki.sh", {}), depends_on=[prereqs])
-        signed = cp.sign_node(f"{p}-sign", host.name, host.address, keys.stdout, parent=self)
-        certs_text = pulumi.Output.concat(signed.stdout, "\n", cp.ca_bundle, "\n")
-        certs = r.step(f"{p}-certs", t, "node-certs.sh", parent=self, env={"API_SERVER": cp.api_server_endpoint}, stdin=certs_text, depends_on=[keys])
-        certs_hash = certs_text.apply(r.sha256)
-
-        # Container runtime.
-        creds = args.registry_credentials
-        if creds is not None:
-            ctd_text: pulumi.Input[str] = creds.apply(lambda c: containerd_config(s, c))
-        else:
-            ctd_text = containerd_config(s, None)
-        ctd_conf = r.install_file(
-            f"{p}-containerd-config", t, "/etc/containerd/config.toml", ctd_text, parent=self, mode="0600", secret=creds is not None, depends_on=[prereqs]
-        )
-        hosts_text = registry_hosts(s)
-        reg_hosts = r.install_file(
-            f"{p}-containerd-registry", t, f"/etc/containerd/certs.d/{s.registry_host}/hosts.toml", hosts_text, parent=self, depends_on=[prereqs]
-        )
-        ctd_hash = pulumi.Output.from_input(ctd_text).apply(r.sha256)
-        containerd = r.restart(
-            f"{p}-containerd-restart", t, "containerd", [ctd_hash, r.sha256(hosts_text)], parent=self,
-            health="test -S /run/containerd/containerd.sock", depends_on=[ctd_conf, reg_hosts, certs],
-        )  # fmt: skip
-
-        # Pod network: flanneld leases this node's subnet from etcd; the CNI config follows it.
-        fl_text = r.render("flanneld.service", etcd_address=s.control_plane.address, etcd_prefix=ETCD_PREFIX, address=host.address)
-        fl_unit = r.unit_file(f"{p}-flanneld-unit", t, "flanneld", fl_text, parent=self, depends_on=[certs, bins["flanneld"]])
-        flanneld = r.restart(
-            f"{p}-flanneld-restart", t, "flanneld",
-            [r.sha256(fl_text), version_stamp(s, "flanneld"), certs_hash, r.sha256(pod_network_config(s))], parent=self,
-            health="test -s /run/flannel/subnet.env", depends_on=[fl_unit, cp.pod_network],
-        )  # fmt: skip
-        cni = r.step(
-            f"{p}-cni-config", t, "cni-config.sh", parent=self, env={"CNI_CONF": CNI_CONF}, triggers=[flanneld.id],
-            delete=("remove-file.sh", {"DEST": CNI_CONF}), depends_on=[flanneld],
-        )  # fmt: skip
+        certs = self._certificates(steps, on_cp, cp, host, prereqs)
+        containerd = self._container_runtime(steps, s, args.registry_credentials, prereqs, certs)
+        flanneld, cni = self._pod_network(steps, s, cp, host, bins["flanneld"], certs)
 
         # On destroy, after kubelet stops and before the runtime's config goes: remove what pods left.
-        reset = r.step(f"{p}-runtime-reset", t, "install-file.sh", parent=self, env={"DEST": "/var/lib/vm-platform/runtime-reset", "MODE": "0644"},
-                       stdin="managed by vm-platform\n", delete=("worker-reset.sh", {}), depends_on=[containerd, cni])  # fmt: skip
+        reset = steps.run(
+            "runtime-reset",
+            "install-file.sh",
+            env={"DEST": "/var/lib/vm-platform/runtime-reset", "MODE": "0644"},
+            stdin="managed by vm-platform\n",
+            delete=("worker-reset.sh", {}),
+            after=[containerd, cni],
+        )
 
-        # kubelet
-        kl_conf_text = kubelet_config(s)
-        kl_conf = r.install_file(f"{p}-kubelet-config", t, "/etc/vm-platform/kubelet.yaml", kl_conf_text, parent=self, depends_on=[prereqs])
-        kl_text = r.render("kubelet.service", name=host.name, address=host.address)
-        kl_unit = r.unit_file(f"{p}-kubelet-unit", t, "kubelet", kl_text, parent=self, depends_on=[bins["kubelet"], reset])
-        kubelet = r.restart(
-            f"{p}-kubelet-restart", t, "kubelet", [r.sha256(kl_conf_text), r.sha256(kl_text), version_stamp(s, "kubelet"), certs_hash],
-            parent=self, health=node_ready_check(cp.api_server_endpoint, host.name), timeout=180,
-            depends_on=[kl_conf, kl_unit, containerd, cni, cp.api_server_ready],
-        )  # fmt: skip
+        kl_conf = steps.file("kubelet-config", "/etc/vm-platform/kubelet.yaml", kubelet_config(s), after=[prereqs])
+        kl_unit = steps.unit("kubelet", r.render("kubelet.service", name=host.name, address=host.address), after=[bins["kubelet"], reset])
+        kubelet = steps.restart(
+            "kubelet",
+            reads=[kl_conf, kl_unit, bins["kubelet"], certs],
+            health=f"vmp_node_ready {shlex.quote(cp.api_server_endpoint)} {shlex.quote(host.name)}",
+            timeout=180,
+            after=[containerd, cni, cp.api_server_ready],
+        )
 
-        # kube-proxy
-        kp_conf_text = kube_proxy_config(s, host)
-        kp_conf = r.install_file(f"{p}-kube-proxy-config", t, "/etc/vm-platform/kube-proxy.yaml", kp_conf_text, parent=self, depends_on=[prereqs])
-        kp_text = r.render("kube-proxy.service")
-        kp_unit = r.unit_file(f"{p}-kube-proxy-unit", t, "kube-proxy", kp_text, parent=self, depends_on=[bins["kube-proxy"], reset])
-        kube_proxy = r.restart(
-            f"{p}-kube-proxy-restart", t, "kube-proxy", [r.sha256(kp_conf_text), r.sha256(kp_text), version_stamp(s, "kube-proxy"), certs_hash],
-            parent=self, health="curl -fs http://127.0.0.1:10256/healthz", depends_on=[kp_conf, kp_unit, certs, cp.api_server_ready],
-        )  # fmt: skip
+        kp_conf = steps.file("kube-proxy-config", "/etc/vm-platform/kube-proxy.yaml", kube_proxy_config(s, host), after=[prereqs])
+        kp_unit = steps.unit("kube-proxy", r.render("kube-proxy.service"), after=[bins["kube-proxy"], reset])
+        kube_proxy = steps.restart(
+            "kube-proxy",
+            reads=[kp_conf, kp_unit, bins["kube-proxy"], certs],
+            health="curl -fs http://127.0.0.1:10256/healthz",
+            after=[cp.api_server_ready],
+        )
+        steps.done()
 
         self.restarts = {"containerd": containerd, "flanneld": flanneld, "kubelet": kubelet, "kube-proxy": kube_proxy}
         # The kubelet restart already waits for Ready; this confirms it from the control plane's
         # side once (its stdout is the kubelet version the API server reports).
-        self.ready = r.step(
-            f"{p}-ready", cp.target, "wait-node-ready.sh", parent=self, env={"NODE_NAME": host.name, "TIMEOUT": 300},
-            depends_on=[kubelet, kube_proxy],
-        )  # fmt: skip
-        self.register_outputs({"node_name": self.node_name, "ready": self.ready.stdout})
+        ready = on_cp.run("ready", "wait-node-ready.sh", env={"NODE_NAME": host.name, "TIMEOUT": 300}, after=[kubelet, kube_proxy])
+        self.ready = ready.command
+        self.register_outputs({"node_name": self.node_name, "ready": ready.stdout})
+
+    @staticmethod
+    def _certificates(steps: HostSteps, on_cp: HostSteps, cp: ControlPlane, host: Host, prereqs: CommandStep) -> CommandStep:
+        """Keys made here, CSRs signed on the control plane, certs installed here. The step's
+        digest is the hash of the certificate bundle, which the node's services read."""
+        keys = steps.run("keys", "node-keys.sh", env={"NODE_NAME": host.name}, delete=("remove-pki.sh", {}), after=[prereqs])
+        signed = cp.sign_node(on_cp, host, keys.stdout)
+        certs_text = pulumi.Output.concat(signed.stdout, "\n", cp.ca_bundle, "\n")
+        return steps.run("certs", "node-certs.sh", env={"API_SERVER": cp.api_server_endpoint}, stdin=certs_text, after=[keys])
+
+    @staticmethod
+    def _pod_network(steps: HostSteps, s: Settings, cp: ControlPlane, host: Host, binary: CommandStep, certs: CommandStep) -> tuple[CommandStep, CommandStep]:
+        """flanneld leases this node's subnet from etcd (restarted when the pod-network config in
+        etcd changes); the CNI config follows each flanneld restart."""
+        text = r.render("flanneld.service", etcd_address=s.control_plane.address, etcd_prefix=ETCD_PREFIX, address=host.address)
+        unit = steps.unit("flanneld", text, after=[certs, binary])
+        flanneld = steps.restart("flanneld", reads=[unit, binary, certs, cp.pod_network], health="test -s /run/flannel/subnet.env")
+        cni = steps.run("cni-config", "cni-config.sh", env={"CNI_CONF": CNI_CONF}, reads=[flanneld], delete=("remove-file.sh", {"DEST": CNI_CONF}))
+        return flanneld, cni
+
+    @staticmethod
+    def _container_runtime(
+        steps: HostSteps, s: Settings, credentials: pulumi.Output[tuple[str, str]] | None, prereqs: CommandStep, certs: CommandStep
+    ) -> CommandStep:
+        """containerd's config (secret when it holds registry credentials) and registry hosts
+        file, and its restart."""
+        if credentials is not None:
+            text: pulumi.Input[str] = credentials.apply(lambda c: containerd_config(s, c))
+        else:
+            text = containerd_config(s, None)
+        conf = steps.file("containerd-config", "/etc/containerd/config.toml", text, mode="0600", secret=credentials is not None, after=[prereqs])
+        hosts = steps.file("containerd-registry", f"/etc/containerd/certs.d/{s.registry_host}/hosts.toml", registry_hosts(s), after=[prereqs])
+        return steps.restart("containerd", reads=[conf, hosts], health="test -S /run/containerd/containerd.sock", after=[certs])

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
+import tomllib
 from typing import Any
 
 import pytest
+import yaml
 
 from components.remote import script_text, sha256
 from tests.unit.harness import TEST_KEY, RecordingMocks, base_config, run_program
@@ -54,9 +56,14 @@ def test_components_and_their_types(dev):
     assert comps[CP] == "cluster" and comps[WORKER] == "cluster" and comps[f"{CP}-registry"] == "cluster"
     assert comps["eureka-app"] == "eureka"
     assert {r.type for r in dev.resources.values()} >= {
-        "command:remote:Command", "command:remote:CopyToRemote", "pulumi:providers:kubernetes", "kubernetes:apps/v1:Deployment",
-        "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:core/v1:Namespace",
-    }  # fmt: skip
+        "command:remote:Command",
+        "command:remote:CopyToRemote",
+        "pulumi:providers:kubernetes",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service",
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:core/v1:Namespace",
+    }
 
 
 def test_every_host_step_pins_the_host_key_and_uses_a_key(dev):
@@ -89,6 +96,44 @@ def test_kubelet_config_is_secure_and_overridable(dev):
     lab = with_config(lambda c: c.update(kubelet={"failCgroupV1": False, "maxOpenFiles": 20000}))
     kcfg2 = lab.resources[f"{WORKER}-kubelet-config"].inputs["stdin"]
     assert "failCgroupV1: false" in kcfg2 and "maxOpenFiles: 20000" in kcfg2
+
+
+def test_kubelet_override_merges_deeply_and_keeps_anonymous_auth_off():
+    # Overriding one webhook field must not replace the whole authentication block.
+    m = with_config(lambda c: c.update(kubelet={"authentication": {"webhook": {"cacheTTL": "30s"}}, "maxPods": 50}))
+    kcfg = yaml.safe_load(m.resources[f"{WORKER}-kubelet-config"].inputs["stdin"])
+    auth = kcfg["authentication"]
+    assert auth["anonymous"] == {"enabled": False}
+    assert auth["webhook"] == {"enabled": True, "cacheTTL": "30s"}
+    assert auth["x509"] == {"clientCAFile": "/etc/vm-platform/pki/ca.crt"}
+    assert kcfg["maxPods"] == 50 and kcfg["authorization"] == {"mode": "Webhook"}
+
+
+def test_registry_password_cannot_break_or_extend_the_containerd_config():
+    def auth_config(password: str) -> tuple[dict[str, Any], list[tuple[str, ...]]]:
+        def mutate(c: dict[str, Any]) -> None:
+            prod_like(c)
+            c["registryPassword"] = password
+
+        text = with_config(mutate).commands()[f"{WORKER}-containerd-config"].inputs["stdin"]
+        doc = tomllib.loads(text)
+        return doc, sorted(key_paths(doc))
+
+    nasty = 'pa"ss\\word\n]\n[x]\nkey = "v"\x7f'
+    doc, keys = auth_config(nasty)
+    _, plain_keys = auth_config("registry-pass-123")
+    auth = doc["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["configs"]["192.168.226.131:5000"]["auth"]
+    assert auth == {"username": "platform", "password": nasty}
+    assert keys == plain_keys  # the password added no tables or keys
+
+
+def key_paths(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    out = set()
+    for k, v in doc.items():
+        out.add((*prefix, k))
+        if isinstance(v, dict):
+            out |= key_paths(v, (*prefix, k))
+    return out
 
 
 def test_runtime_takes_pause_and_images_from_private_registry(dev):
@@ -199,7 +244,8 @@ def test_rolling_update_changes_only_the_deployment_image(dev):
     after = with_config(
         lambda c: (
             c["eureka"].update(image="eureka-server:1.0.1"),
-            c["registry"]["images"].__setitem__(1, {"name": "eureka-server:1.0.0", "archive": c["registry"]["images"][1]["archive"]}),
+            # The new tag is in the registry already (pushed by CI: no archive, so no push step here).
+            c["registry"]["images"].append({"name": "eureka-server:1.0.1"}),
         )
     )
     diff = changed(dev, after)
