@@ -1,23 +1,25 @@
 """Shared building blocks for the vm-platform policy pack.
 
-- `Rule` bundles a rule's metadata (name, description, severity, default enforcement level,
-  settings schema, remediation) with one pure validator and turns it into a pulumi_policy Policy.
 - Property access that tolerates missing keys and unknown values: during `pulumi preview` an
   input computed from another resource's output is unknown. pulumi_policy wraps props in a proxy
   that raises `UnknownValueError` when such a value is read (and the raw value is one of the
   `UNKNOWN_*_VALUE` sentinel strings). `get`/`seq`/`pairs` turn both into the `UNKNOWN` marker, so
   validators skip what they cannot know instead of crashing or reporting a false violation.
-- Kubernetes helpers: the kind of a resource type, one place that knows where each workload kind
-  keeps its pod spec and replica count, containers, label selectors, and resource references for
-  violation messages.
+- `Rule` bundles a rule's metadata (name, description, severity, default enforcement level,
+  settings schema, remediation) with one pure validator and turns it into a pulumi_policy Policy.
+  `@rule(...)` declares it on top of the validator, so the metadata sits with the code it
+  describes; `declared(__name__)` lists a module's rules in the order they are written.
+- Schema helpers for rule settings (`flag`, `strings`, `integer`).
+
+Kubernetes helpers (kinds, workloads, selectors) are in `kube`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -41,15 +43,15 @@ from pulumi_policy.proxy import (
 )
 
 __all__ = [
-    "ADVISORY", "MANDATORY", "DISABLED", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN", "Config", "Rule", "Workload",
-    "Validator", "WORKLOAD_KINDS", "containers", "describe", "get", "is_known", "is_secret", "k8s_kind", "k8s_api", "labels_match",
-    "number", "pairs", "ref", "selector_matches", "seq", "show", "text", "workload",
+    "ADVISORY", "MANDATORY", "DISABLED", "LOW", "MEDIUM", "HIGH", "CRITICAL", "UNKNOWN", "Config", "Report", "Rule", "Validator",
+    "declare", "declared", "flag", "get", "integer", "is_known", "is_secret", "number", "pairs", "rule", "seq", "show", "strings", "text",
 ]  # fmt: skip
 
 ADVISORY, MANDATORY, DISABLED = EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY, EnforcementLevel.DISABLED
 LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
 
 Config = Mapping[str, Any]
+Report = Callable[..., None]
 
 # ---------------------------------------------------------------------------------------------
 # Unknown values and safe property access
@@ -218,6 +220,7 @@ class _ArgsWithConfig(Protocol):
 
 
 Validator = Callable[[Any, ReportViolation, Config], None]
+Schema = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ class Rule:
     enforcement: EnforcementLevel
     remediation: str
     validator: Validator
-    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    settings: Schema = field(default_factory=dict)
     required: tuple[str, ...] = ()
     stack: bool = False
     tags: tuple[str, ...] = ()
@@ -268,151 +271,55 @@ class Rule:
         return ResourceValidationPolicy(validate=self.check, **common)
 
 
-# ---------------------------------------------------------------------------------------------
-# Kubernetes resources
+# module name -> rule name -> Rule, in declaration order (a re-import replaces, never duplicates)
+_DECLARED: dict[str, dict[str, Rule]] = {}
 
-_K8S_TYPE = re.compile(r"^kubernetes:(?P<group>[^/:]+)/(?P<version>[^:]+):(?P<kind>[A-Za-z0-9]+)$")
-
-
-def k8s_api(resource_type: str) -> tuple[str, str, str] | None:
-    """('apps', 'v1', 'Deployment') for kubernetes:apps/v1:Deployment; None for other types and
-    for Patch/List variants (partial objects the rules must not judge as whole ones)."""
-    m = _K8S_TYPE.match(resource_type)
-    if not m or m["kind"].endswith(("Patch", "List")):
-        return None
-    return m["group"], m["version"], m["kind"]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def k8s_kind(resource_type: str) -> str | None:
-    api = k8s_api(resource_type)
-    return api[2] if api else None
+def declare(module: str, r: Rule) -> None:
+    """Adds a rule to its module's list (what `rule` and `kube.workload_rule` call)."""
+    _DECLARED.setdefault(module, {})[r.name] = r
 
 
-def describe(resource_type: str, name: str, props: Any) -> str:
-    """'Deployment platform/eurekaserver (kubernetes:apps/v1:Deployment "eureka-app-deployment")'."""
-    kind = k8s_kind(resource_type)
-    if kind is None:
-        return f'{resource_type} "{name}"'
-    meta_name = get(props, "metadata", "name")
-    ns = get(props, "metadata", "namespace")
-    obj = meta_name if isinstance(meta_name, str) and meta_name else name
-    if isinstance(ns, str) and ns:
-        obj = f"{ns}/{obj}"
-    return f'{kind} {obj} ({resource_type} "{name}")'
+def declared(module: str) -> list[Rule]:
+    """The rules declared in `module`, in the order they are written: the module's RULES."""
+    return list(_DECLARED.get(module, {}).values())
 
 
-def ref(args: Any) -> str:
-    return describe(args.resource_type, args.name, args.props)
+def rule(
+    name: str,
+    description: str,
+    severity: Severity,
+    enforcement: EnforcementLevel,
+    remediation: str,
+    *,
+    settings: Schema | None = None,
+    required: tuple[str, ...] = (),
+    stack: bool = False,
+    tags: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """Declares the rule whose validator is the decorated function `(args, report, config)`.
+
+    The function is returned unchanged, so tests and other rules can still call it directly."""
+
+    def register(validator: F) -> F:
+        declare(validator.__module__, Rule(name, description, severity, enforcement, remediation, validator, dict(settings or {}), required, stack, tags))
+        return validator
+
+    return register
 
 
-@dataclass(frozen=True)
-class Workload:
-    """Where a workload kind keeps its pods: `replicas` is None for one-per-node (DaemonSet) and
-    UNKNOWN when it cannot be known yet; labels/selector may be UNKNOWN too."""
-
-    kind: str
-    pod_spec: Any
-    pod_labels: Any
-    replicas: Any
-    selector: Any
-    namespace: Any
-    props: Any
+def flag(description: str, default: bool) -> dict[str, Any]:
+    """The schema of a boolean setting."""
+    return {"type": "boolean", "default": default, "description": description}
 
 
-# kind -> (path to the pod template, path to the replica count, default replicas)
-_WORKLOAD_SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None, int | None]] = {
-    "Deployment": (("spec", "template"), ("spec", "replicas"), 1),
-    "StatefulSet": (("spec", "template"), ("spec", "replicas"), 1),
-    "ReplicaSet": (("spec", "template"), ("spec", "replicas"), 1),
-    "ReplicationController": (("spec", "template"), ("spec", "replicas"), 1),
-    "DaemonSet": (("spec", "template"), None, None),
-    "Job": (("spec", "template"), ("spec", "parallelism"), 1),
-    "CronJob": (("spec", "jobTemplate", "spec", "template"), ("spec", "jobTemplate", "spec", "parallelism"), 1),
-    "Pod": ((), None, 1),
-}
-WORKLOAD_KINDS = frozenset(_WORKLOAD_SHAPES)
+def strings(description: str, default: list[str]) -> dict[str, Any]:
+    """The schema of a list-of-strings setting."""
+    return {"type": "array", "items": {"type": "string"}, "default": default, "description": description}
 
 
-def workload(resource_type: str, props: Any) -> Workload | None:
-    """The pod spec, pod labels, replicas and selector of any workload kind; None for others."""
-    kind = k8s_kind(resource_type)
-    if kind not in _WORKLOAD_SHAPES:
-        return None
-    template_path, replicas_path, default_replicas = _WORKLOAD_SHAPES[kind]
-    template = get(props, *template_path) if template_path else props
-    replicas: Any = default_replicas
-    if replicas_path is not None:
-        raw = get(props, *replicas_path)
-        replicas = UNKNOWN if raw is UNKNOWN else (int(n) if (n := number(raw)) is not None else default_replicas)
-    selector = None if kind == "Pod" else get(props, "spec", "selector")
-    if kind == "CronJob":
-        selector = get(props, "spec", "jobTemplate", "spec", "selector")
-    return Workload(
-        kind=kind,
-        pod_spec=get(template, "spec", default={}),
-        pod_labels=get(template, "metadata", "labels", default={}),
-        replicas=replicas,
-        selector=selector,
-        namespace=get(props, "metadata", "namespace"),
-        props=props,
-    )
-
-
-def containers(pod_spec: Any, *, init: bool = True) -> Iterator[tuple[str, Any]]:
-    """('container "app"', container) for each known container (init and ephemeral ones too
-    unless init=False)."""
-    groups = [("containers", "container")]
-    if init:
-        groups += [("initContainers", "init container"), ("ephemeralContainers", "ephemeral container")]
-    for key, label in groups:
-        items = seq(pod_spec, key)
-        if items is UNKNOWN:
-            continue
-        for c in items:
-            if c is UNKNOWN or not isinstance(c, Mapping):
-                continue
-            cname = get(c, "name")
-            yield f'{label} "{cname if isinstance(cname, str) else "?"}"', c
-
-
-def labels_match(selector: Any, labels: Any) -> bool | None:
-    """Whether a plain label map selector (a Service's) selects pods with `labels`. None: unknown."""
-    sel_pairs, label_pairs = pairs(selector), pairs(labels)
-    if sel_pairs is UNKNOWN or label_pairs is UNKNOWN:
-        return None
-    have = dict(label_pairs)
-    result: bool | None = True
-    for k, v in sel_pairs:
-        if v is UNKNOWN or have.get(k, "") is UNKNOWN:
-            result = None
-        elif have.get(k) != v:
-            return False
-    return result
-
-
-def selector_matches(selector: Any, labels: Any) -> bool | None:
-    """Whether a LabelSelector ({matchLabels, matchExpressions}) selects `labels`. None: unknown.
-    An empty selector selects everything."""
-    result = labels_match(get(selector, "matchLabels", default={}), labels)
-    if result is False:
-        return False
-    exprs = seq(selector, "matchExpressions")
-    label_pairs = pairs(labels)
-    if exprs is UNKNOWN or label_pairs is UNKNOWN:
-        return None
-    have = dict(label_pairs)
-    for e in exprs:
-        key, op, values = get(e, "key"), get(e, "operator"), seq(e, "values")
-        if UNKNOWN in (key, op) or values is UNKNOWN:
-            result = None
-            continue
-        present = key in have
-        ok = {
-            "In": present and have.get(key) in values,
-            "NotIn": not present or have.get(key) not in values,
-            "Exists": present,
-            "DoesNotExist": not present,
-        }.get(op, True)
-        if not ok:
-            return False
-    return result
+def integer(description: str, default: int, minimum: int) -> dict[str, Any]:
+    """The schema of an integer setting."""
+    return {"type": "integer", "minimum": minimum, "default": default, "description": description}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from .common import CRITICAL, HIGH, MANDATORY, UNKNOWN, Config, Rule, get, k8s_api, ref, seq
+from .common import CRITICAL, HIGH, MANDATORY, UNKNOWN, Config, Report, declared, get, rule, seq, strings
+from .kube import k8s_api, ref
 
-Report = Callable[..., None]
+_TAGS = ("kubernetes", "rbac")
 
 
 def _rbac_kind(resource_type: str) -> str | None:
@@ -15,6 +15,18 @@ def _rbac_kind(resource_type: str) -> str | None:
     return api[2] if api and api[0] == "rbac.authorization.k8s.io" else None
 
 
+@rule(
+    "rbac-no-wildcards",
+    'Roles and ClusterRoles grant no wildcard ("*") verbs or resources.',
+    HIGH,
+    MANDATORY,
+    'Replace "*" with the explicit verbs (get, list, watch...) and resources the subject needs.',
+    settings={
+        "fields": strings('Rule fields that must not contain "*" (add apiGroups to be stricter).', ["verbs", "resources"]),
+        "exemptRoles": strings("Role names that may use wildcards.", []),
+    },
+    tags=_TAGS,
+)
 def validate_wildcards(args: Any, report: Report, cfg: Config) -> None:
     """Roles and ClusterRoles grant no "*" verbs or resources."""
     if _rbac_kind(args.resource_type) not in ("Role", "ClusterRole"):
@@ -23,15 +35,24 @@ def validate_wildcards(args: Any, report: Report, cfg: Config) -> None:
     if isinstance(name, str) and name in cfg.get("exemptRoles", []):
         return
     rules = seq(args.props, "rules")
-    for i, rule in enumerate([] if rules is UNKNOWN else rules):
+    for i, grant in enumerate([] if rules is UNKNOWN else rules):
         for field in cfg.get("fields", ["verbs", "resources"]):
-            values = seq(rule, field)
+            values = seq(grant, field)
             if values is not UNKNOWN and "*" in values:
                 report(
                     f'{ref(args)}: rules[{i}].{field} contains "*", which grants every {field[:-1]} including future ones. List the exact {field} the subject needs.'
                 )
 
 
+@rule(
+    "no-cluster-admin-binding",
+    "No RoleBinding or ClusterRoleBinding grants cluster-admin.",
+    CRITICAL,
+    MANDATORY,
+    "Bind a narrowly scoped Role instead; keep cluster-admin to the break-glass admin kubeconfig on the control plane.",
+    settings={"forbiddenRoles": strings("ClusterRoles no binding may reference.", ["cluster-admin"])},
+    tags=_TAGS,
+)
 def validate_cluster_admin(args: Any, report: Report, cfg: Config) -> None:
     """No RoleBinding or ClusterRoleBinding refers to cluster-admin."""
     if _rbac_kind(args.resource_type) not in ("RoleBinding", "ClusterRoleBinding"):
@@ -43,42 +64,6 @@ def validate_cluster_admin(args: Any, report: Report, cfg: Config) -> None:
         )
 
 
-RULES: list[Rule] = [
-    Rule(
-        "rbac-no-wildcards",
-        'Roles and ClusterRoles grant no wildcard ("*") verbs or resources.',
-        HIGH,
-        MANDATORY,
-        'Replace "*" with the explicit verbs (get, list, watch...) and resources the subject needs.',
-        validate_wildcards,
-        settings={
-            "fields": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["verbs", "resources"],
-                "description": 'Rule fields that must not contain "*" (add apiGroups to be stricter).',
-            },
-            "exemptRoles": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Role names that may use wildcards."},
-        },
-        tags=("kubernetes", "rbac"),
-    ),
-    Rule(
-        "no-cluster-admin-binding",
-        "No RoleBinding or ClusterRoleBinding grants cluster-admin.",
-        CRITICAL,
-        MANDATORY,
-        "Bind a narrowly scoped Role instead; keep cluster-admin to the break-glass admin kubeconfig on the control plane.",
-        validate_cluster_admin,
-        settings={
-            "forbiddenRoles": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": ["cluster-admin"],
-                "description": "ClusterRoles no binding may reference.",
-            }
-        },
-        tags=("kubernetes", "rbac"),
-    ),
-]
+RULES = declared(__name__)
 
 __all__ = ["RULES"]

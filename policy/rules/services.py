@@ -4,33 +4,14 @@ workloads beside them, whether a Service selects any pods and targets a port the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from .common import (
-    ADVISORY,
-    HIGH,
-    LOW,
-    MANDATORY,
-    MEDIUM,
-    UNKNOWN,
-    Config,
-    Rule,
-    Workload,
-    describe,
-    get,
-    k8s_api,
-    labels_match,
-    number,
-    pairs,
-    ref,
-    seq,
-    show,
-    workload,
-)
-from .workloads import pod_ports
+from .common import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, UNKNOWN, Config, Report, declared, flag, get, number, pairs, rule, seq, show, strings
+from .container_spec import pod_ports
+from .kube import Workload, describe, k8s_api, labels_match, ref, workload
 
-Report = Callable[..., None]
+_TAGS = ("kubernetes", "networking")
 
 
 def is_service(resource_type: str) -> bool:
@@ -49,6 +30,18 @@ def same_namespace(a: Any, b: Any) -> bool:
 # One Service
 
 
+@rule(
+    "load-balancer-allowed",
+    "LoadBalancer Services only where the environment has a load-balancer implementation, and only in allowed namespaces.",
+    HIGH,
+    MANDATORY,
+    "Use NodePort or ClusterIP where network.loadBalancer is none; set loadBalancerAvailable/loadBalancerNamespaces per stack.",
+    settings={
+        "loadBalancerAvailable": flag("The environment implements type LoadBalancer (network.loadBalancer: external).", False),
+        "loadBalancerNamespaces": strings("Namespaces that may expose LoadBalancer Services (empty: any).", []),
+    },
+    tags=_TAGS,
+)
 def validate_load_balancer(args: Any, report: Report, cfg: Config) -> None:
     """LoadBalancer Services only where a load-balancer implementation exists, in allowed namespaces."""
     if not is_service(args.resource_type) or get(args.props, "spec", "type") != "LoadBalancer":
@@ -67,6 +60,15 @@ def validate_load_balancer(args: Any, report: Report, cfg: Config) -> None:
         )
 
 
+@rule(
+    "no-node-port",
+    "Services are not of type NodePort unless the stack allows it.",
+    LOW,
+    ADVISORY,
+    "Use ClusterIP (in-cluster) or LoadBalancer (where available); allow NodePort per stack with allowNodePort.",
+    settings={"allowNodePort": flag("NodePort Services are fine in this stack.", False)},
+    tags=_TAGS,
+)
 def validate_node_port(args: Any, report: Report, cfg: Config) -> None:
     """NodePort Services only where the stack allows them."""
     if is_service(args.resource_type) and get(args.props, "spec", "type") == "NodePort" and not cfg.get("allowNodePort", False):
@@ -75,6 +77,15 @@ def validate_node_port(args: Any, report: Report, cfg: Config) -> None:
         )
 
 
+@rule(
+    "no-external-ips",
+    "Services set no spec.externalIPs (CVE-2020-8554) beyond an allowed list.",
+    HIGH,
+    MANDATORY,
+    "Remove spec.externalIPs; expose the Service as LoadBalancer or NodePort.",
+    settings={"allowedExternalIPs": strings("External IPs a Service may claim.", [])},
+    tags=_TAGS,
+)
 def validate_external_ips(args: Any, report: Report, cfg: Config) -> None:
     """Services set no spec.externalIPs (CVE-2020-8554) beyond the allowed list."""
     if not is_service(args.resource_type):
@@ -127,6 +138,15 @@ def selected_workloads(service: Any, selector: Any, workloads: list[tuple[Any, W
     return sure, maybe
 
 
+@rule(
+    "service-selector-matches-pods",
+    "Every Service selector matches the pod labels of a workload in the same namespace of the stack.",
+    HIGH,
+    MANDATORY,
+    "Make the Service's spec.selector equal the labels of the pod template it fronts (e.g. app=<app>).",
+    stack=True,
+    tags=_TAGS,
+)
 def validate_service_selectors(args: Any, report: Report, cfg: Config) -> None:
     """Every Service selector matches the pod labels of some workload in its namespace."""
     workloads = _workloads(args.resources)
@@ -142,6 +162,15 @@ def validate_service_selectors(args: Any, report: Report, cfg: Config) -> None:
         )
 
 
+@rule(
+    "service-target-port-declared",
+    "Every Service targetPort is a port (number or name) that the selected pods declare.",
+    MEDIUM,
+    MANDATORY,
+    "Name the container port (ports[].name: http) and use that name as the Service's targetPort.",
+    stack=True,
+    tags=_TAGS,
+)
 def validate_service_target_ports(args: Any, report: Report, cfg: Config) -> None:
     """Every Service port targets a port (name or number) that the selected pods declare."""
     workloads = _workloads(args.resources)
@@ -172,74 +201,6 @@ def validate_service_target_ports(args: Any, report: Report, cfg: Config) -> Non
             )
 
 
-# ---------------------------------------------------------------------------------------------
-# The rules
-
-_TAGS = ("kubernetes", "networking")
-
-RULES: list[Rule] = [
-    Rule(
-        "load-balancer-allowed",
-        "LoadBalancer Services only where the environment has a load-balancer implementation, and only in allowed namespaces.",
-        HIGH,
-        MANDATORY,
-        "Use NodePort or ClusterIP where network.loadBalancer is none; set loadBalancerAvailable/loadBalancerNamespaces per stack.",
-        validate_load_balancer,
-        settings={
-            "loadBalancerAvailable": {
-                "type": "boolean",
-                "default": False,
-                "description": "The environment implements type LoadBalancer (network.loadBalancer: external).",
-            },
-            "loadBalancerNamespaces": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": [],
-                "description": "Namespaces that may expose LoadBalancer Services (empty: any).",
-            },
-        },
-        tags=_TAGS,
-    ),
-    Rule(
-        "no-node-port",
-        "Services are not of type NodePort unless the stack allows it.",
-        LOW,
-        ADVISORY,
-        "Use ClusterIP (in-cluster) or LoadBalancer (where available); allow NodePort per stack with allowNodePort.",
-        validate_node_port,
-        settings={"allowNodePort": {"type": "boolean", "default": False, "description": "NodePort Services are fine in this stack."}},
-        tags=_TAGS,
-    ),
-    Rule(
-        "no-external-ips",
-        "Services set no spec.externalIPs (CVE-2020-8554) beyond an allowed list.",
-        HIGH,
-        MANDATORY,
-        "Remove spec.externalIPs; expose the Service as LoadBalancer or NodePort.",
-        validate_external_ips,
-        settings={"allowedExternalIPs": {"type": "array", "items": {"type": "string"}, "default": [], "description": "External IPs a Service may claim."}},
-        tags=_TAGS,
-    ),
-    Rule(
-        "service-selector-matches-pods",
-        "Every Service selector matches the pod labels of a workload in the same namespace of the stack.",
-        HIGH,
-        MANDATORY,
-        "Make the Service's spec.selector equal the labels of the pod template it fronts (e.g. app=<app>).",
-        validate_service_selectors,
-        stack=True,
-        tags=_TAGS,
-    ),
-    Rule(
-        "service-target-port-declared",
-        "Every Service targetPort is a port (number or name) that the selected pods declare.",
-        MEDIUM,
-        MANDATORY,
-        "Name the container port (ports[].name: http) and use that name as the Service's targetPort.",
-        validate_service_target_ports,
-        stack=True,
-        tags=_TAGS,
-    ),
-]
+RULES = declared(__name__)
 
 __all__ = ["RULES", "same_namespace", "selected_workloads"]

@@ -8,13 +8,11 @@ node drain blocks forever: maintenance.nodes relies on drains finishing).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
-from .common import HIGH, MANDATORY, UNKNOWN, Config, Rule, Workload, describe, get, k8s_kind, number, selector_matches, show, workload
+from .common import HIGH, MANDATORY, UNKNOWN, Config, Report, declared, get, integer, number, rule, show, strings
+from .kube import RELIABILITY_TAGS, Workload, describe, k8s_kind, selector_matches, workload
 from .services import same_namespace
-
-Report = Callable[..., None]
 
 
 def _scaled(value: Any, replicas: int) -> int | None:
@@ -47,6 +45,35 @@ def pdb_blocks(pdb_props: Any, replicas: int) -> str | None:
     return None
 
 
+def budgets_for(wl: Workload, pdbs: list[Any]) -> tuple[list[Any], bool]:
+    """(the PodDisruptionBudgets that surely select the workload's pods, whether others might:
+    an unknown namespace or label during preview may match)."""
+    sure, maybe = [], False
+    for pdb in pdbs:
+        ns = get(pdb.props, "metadata", "namespace")
+        if not same_namespace(ns, wl.namespace):
+            continue
+        match = selector_matches(get(pdb.props, "spec", "selector", default={}), wl.pod_labels)
+        if match and ns is not UNKNOWN and wl.namespace is not UNKNOWN:
+            sure.append(pdb)
+        elif match is not False:
+            maybe = True
+    return sure, maybe
+
+
+@rule(
+    "pdb-for-replicated-workloads",
+    "Every replicated Deployment/StatefulSet has a PodDisruptionBudget in its namespace that selects its pods and allows a disruption (minAvailable < replicas or maxUnavailable > 0).",
+    HIGH,
+    MANDATORY,
+    "Add a policy/v1 PodDisruptionBudget with selector = the pod labels and minAvailable < replicas (eureka.minAvailable < eureka.replicas) or maxUnavailable >= 1.",
+    settings={
+        "minReplicas": integer("Workloads with at least this many replicas need a PDB.", 2, minimum=1),
+        "kinds": strings("Workload kinds that need a PDB.", ["Deployment", "StatefulSet"]),
+    },
+    stack=True,
+    tags=RELIABILITY_TAGS,
+)
 def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
     """Each replicated workload has a PodDisruptionBudget that allows disruption."""
     kinds = set(cfg.get("kinds", ["Deployment", "StatefulSet"]))
@@ -57,16 +84,7 @@ def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
         if wl is None or wl.kind not in kinds or wl.replicas is UNKNOWN or wl.replicas is None or wl.replicas < threshold:
             continue
         who = describe(r.resource_type, r.name, r.props)
-        matching, maybe = [], False
-        for pdb in pdbs:
-            ns = get(pdb.props, "metadata", "namespace")
-            if not same_namespace(ns, wl.namespace):
-                continue
-            match = selector_matches(get(pdb.props, "spec", "selector", default={}), wl.pod_labels)
-            if match and ns is not UNKNOWN and wl.namespace is not UNKNOWN:
-                matching.append(pdb)
-            elif match is not False:
-                maybe = True
+        matching, maybe = budgets_for(wl, pdbs)
         if not matching and not maybe:
             report(
                 f"{who}: It runs {wl.replicas} replicas but no PodDisruptionBudget in its namespace selects its pods, so a node drain may evict all of them at once. "
@@ -83,21 +101,6 @@ def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
                 )
 
 
-RULES: list[Rule] = [
-    Rule(
-        "pdb-for-replicated-workloads",
-        "Every replicated Deployment/StatefulSet has a PodDisruptionBudget in its namespace that selects its pods and allows a disruption (minAvailable < replicas or maxUnavailable > 0).",
-        HIGH,
-        MANDATORY,
-        "Add a policy/v1 PodDisruptionBudget with selector = the pod labels and minAvailable < replicas (eureka.minAvailable < eureka.replicas) or maxUnavailable >= 1.",
-        validate_pdbs,
-        settings={
-            "minReplicas": {"type": "integer", "minimum": 1, "default": 2, "description": "Workloads with at least this many replicas need a PDB."},
-            "kinds": {"type": "array", "items": {"type": "string"}, "default": ["Deployment", "StatefulSet"], "description": "Workload kinds that need a PDB."},
-        },
-        stack=True,
-        tags=("kubernetes", "reliability"),
-    ),
-]
+RULES = declared(__name__)
 
-__all__ = ["RULES", "pdb_blocks"]
+__all__ = ["RULES", "budgets_for", "pdb_blocks"]

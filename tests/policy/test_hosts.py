@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from pulumi_policy import Secret
-from rules.hosts import invocations
+from rules.daemons import invocations
 
 from tests.policy.cases import Case, assert_case, case
 from tests.policy.fakes import COMMAND, CONFIGMAP, COPY, DELETE, UNKNOWN, command, edit
@@ -47,6 +47,10 @@ KUBELET_UNIT = "ExecStart=/usr/local/bin/kubelet \\\n  --config=/etc/vm-platform
 HOSTS_TOML = 'server = "https://192.168.227.10:5000"\n\n[host."https://192.168.227.10:5000"]\n  capabilities = ["pull", "resolve"]\n  ca = "/etc/vm-platform/pki/ca.crt"\n'
 REGISTRY_TLS = 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: ":5000"\n  tls:\n    certificate: /etc/r.crt\n    key: /etc/r.key\n'
 INSTALL = "VMP_SCRIPT=2bdd172bdd91 DEST=/etc/systemd/system/x.service MODE=0644 /usr/local/lib/vm-platform/install-file.sh"
+KUBELET_INSTALL = "VMP_SCRIPT=2bdd172bdd91 DEST=/etc/vm-platform/kubelet.yaml MODE=0644 /usr/local/lib/vm-platform/install-file.sh"
+# What a shallow merge of the override authentication.webhook made of the config (issue 8):
+# anonymous is gone, so the kubelet's config-file default (false) applies.
+KUBELET_SHALLOW_MERGED = KUBELET_CONFIG.replace("  anonymous:\n    enabled: false\n", "").replace("webhook:\n    enabled: true", "webhook:\n    cacheTTL: 1m")
 HTPASSWD = "VMP_SCRIPT=add505c9e6ab USERNAME=platform DEST=/etc/vm-platform/registry/htpasswd /usr/local/lib/vm-platform/registry-htpasswd.sh"
 READ_KUBECONFIG = "VMP_SCRIPT=3879fbc420aa API_SERVER=https://192.168.226.131:6443 /usr/local/lib/vm-platform/read-kubeconfig.sh"
 DRAIN = "KUBECONFIG=/etc/vm-platform/admin.kubeconfig kubectl drain node-1 --ignore-daemonsets --delete-emptydir-data --timeout=300s"
@@ -251,6 +255,69 @@ CASES: list[Case] = [
     case("kubelet-description-ignored", "kubelet-insecure-config", COMMAND, unit("[Unit]\nDescription=Kubernetes kubelet (vm-platform)\n" + KUBELET_UNIT)),
     case("kubelet-ignore-configmap", "kubelet-insecure-config", CONFIGMAP, {"data": {"k": KUBELET_CONFIG.replace("readOnlyPort: 0", "readOnlyPort: 10255")}}),
     case("kubelet-unknown", "kubelet-insecure-config", COMMAND, command(INSTALL, stdin=UNKNOWN)),
+    # kubelet-insecure-config: the kubelet's config file, as the install-file step writes it (with overrides merged in)
+    case("kubelet-file-ok", "kubelet-insecure-config", COMMAND, command(KUBELET_INSTALL, stdin=KUBELET_CONFIG)),
+    case("kubelet-file-merge-dropped-anonymous", "kubelet-insecure-config", COMMAND, command(KUBELET_INSTALL, stdin=KUBELET_SHALLOW_MERGED)),
+    case(
+        "kubelet-file-anonymous",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(KUBELET_INSTALL, stdin=KUBELET_CONFIG.replace("enabled: false", "enabled: true")),
+        "The KubeletConfiguration in its stdin is insecure: authentication.anonymous.enabled is true",
+    ),
+    case(
+        "kubelet-file-alwaysallow",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(KUBELET_INSTALL, stdin=KUBELET_CONFIG.replace("mode: Webhook", "mode: AlwaysAllow")),
+        "authorization.mode is AlwaysAllow",
+    ),
+    case(
+        "kubelet-file-readonly-port",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(KUBELET_INSTALL, stdin=KUBELET_CONFIG.replace("readOnlyPort: 0", "readOnlyPort: '10255'")),
+        "readOnlyPort is 10255",
+    ),
+    case(
+        "kubelet-file-all-three-without-kind",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(KUBELET_INSTALL, stdin='{"authentication": {"anonymous": {"enabled": true}}, "authorization": {"mode": "AlwaysAllow"}, "readOnlyPort": 10255}'),
+        "readOnlyPort is 10255",
+        "anonymous.enabled is true",
+        "mode is AlwaysAllow",
+    ),
+    case(
+        "kubelet-file-values-it-does-not-know",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(
+            KUBELET_INSTALL,
+            stdin=KUBELET_CONFIG.replace("enabled: false", 'enabled: "no"')
+            .replace("mode: Webhook", "mode: Node")
+            .replace("readOnlyPort: 0", "readOnlyPort: off-ish"),
+        ),
+        "readOnlyPort is 'off-ish', not a port number",
+        "authentication.anonymous.enabled is 'no', not false",
+        "authorization.mode is 'Node', not Webhook",
+    ),
+    case("kubelet-file-unknown", "kubelet-insecure-config", COMMAND, command(KUBELET_INSTALL, stdin=UNKNOWN)),
+    case("kubelet-file-not-yaml", "kubelet-insecure-config", COMMAND, command(KUBELET_INSTALL, stdin="authentication: [unclosed\n  - {")),
+    case(
+        "kubelet-file-elsewhere-needs-its-path",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(KUBELET_INSTALL.replace("/etc/vm-platform/kubelet.yaml", "/var/lib/kubelet/config.yaml"), stdin="authentication: {anonymous: {enabled: true}}"),
+    ),
+    case(
+        "kubelet-file-elsewhere-configured",
+        "kubelet-insecure-config",
+        COMMAND,
+        command(KUBELET_INSTALL.replace("/etc/vm-platform/kubelet.yaml", "/var/lib/kubelet/config.yaml"), stdin="authentication: {anonymous: {enabled: true}}"),
+        "anonymous.enabled is true",
+        config={"kubeletConfigPaths": ["/var/lib/kubelet/config.yaml"]},
+    ),
     # registry-plain-http
     case("plainhttp-https-ok", "registry-plain-http", COMMAND, unit(HOSTS_TOML)),
     case("plainhttp-hosts-toml", "registry-plain-http", COMMAND, unit(HOSTS_TOML.replace("https", "http")), "pulls over plain http"),

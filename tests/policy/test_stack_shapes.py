@@ -1,31 +1,40 @@
-"""The real program's dev and prod resources (recorded under mocks by tests/unit/harness.py)
-against the dev and prod policy config: no mandatory violation. And the original setup's
-hostPort 8761 with 2 replicas on 1 worker, which the default config avoids, is caught."""
+"""The real program's dev, prod and local resources (recorded under mocks by
+tests/unit/harness.py) against each stack's policy config: no violation at all. And the original
+setup's hostPort 8761 with 2 replicas on 1 worker, which the default config avoids, is caught."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import json
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.policy.fakes import RULES, UNKNOWN, Report, resource_args, stack_args
+from tests.policy.stacks import values
 from tests.unit.harness import ROOT, RecordingMocks, base_config, run_program
 
 Row = tuple[str, str, dict[str, Any], tuple[str, ...]]
 
 
-def prod_config() -> dict[str, Any]:
-    with open(ROOT / "Pulumi.prod.yaml") as f:
-        cfg = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(f)["config"].items()}
+def mock_config(stack: str) -> dict[str, Any]:
+    """A stack's config as the program under mocks needs it: the harness's archives and key, a
+    throwaway registry password, and binaries from release URLs (mocks copy no local files; no
+    rule depends on where a binary comes from)."""
+    if stack == "dev":
+        return base_config()
+    cfg = values(stack)
     dev = base_config()  # the harness knows what an archive must be under mocks: reuse its choice
     archives = [img["archive"] for img in dev["registry"]["images"]]
     for i, img in enumerate(cfg["registry"]["images"]):
         img["archive"] = archives[min(i, len(archives) - 1)]
     cfg["sshPrivateKey"] = dev["sshPrivateKey"]
-    cfg["registryPassword"] = "a-throwaway-registry-password"
+    if cfg["registry"].get("auth"):
+        cfg["registryPassword"] = "a-throwaway-registry-password"
+    if cfg["binaries"].get("source") == "local":
+        cfg["binaries"] = {**dev["binaries"], "etcdVersion": cfg["binaries"]["etcdVersion"], "flannelVersion": cfg["binaries"]["flannelVersion"]}
     return cfg
 
 
@@ -59,34 +68,33 @@ def mandatory(stack: str) -> set[str]:
     return {name for name, c in policy_config(stack).items() if c["enforcementLevel"] == "mandatory"}
 
 
-@pytest.fixture(scope="module")
-def dev() -> list[Row]:
-    return rows(run_program(base_config()))
+@functools.cache
+def shapes(stack: str) -> list[Row]:
+    """The stack's resources as the engine would show them to the pack (one program run each)."""
+    return rows(run_program(mock_config(stack), stack=stack))
 
 
-@pytest.fixture(scope="module")
-def prod() -> list[Row]:
-    return rows(run_program(prod_config(), stack="prod"))
+STACKS = ["dev", "prod", "local"]
 
 
-def test_the_shapes_cover_every_layer(dev: list[Row], prod: list[Row]) -> None:
-    for resources in (dev, prod):
-        types = {t for t, *_ in resources}
-        assert {"command:remote:Command", "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"} <= types
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_shapes_cover_every_layer(stack: str) -> None:
+    types = {t for t, *_ in shapes(stack)}
+    assert {"command:remote:Command", "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"} <= types
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_no_violation_at_all(stack: str, dev: list[Row], prod: list[Row]) -> None:
-    found = evaluate(dev if stack == "dev" else prod, stack)
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_violation_at_all(stack: str) -> None:
+    found = evaluate(shapes(stack), stack)
     assert {k: v for k, v in found.items() if v and k in mandatory(stack)} == {}
     assert {k: v for k, v in found.items() if v} == {}, "advisory findings too"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_no_false_violation_when_namespaces_are_unknown_in_preview(stack: str, dev: list[Row], prod: list[Row]) -> None:
+def test_no_false_violation_when_namespaces_are_unknown_in_preview(stack: str) -> None:
     """In a real preview the namespace of each object comes from the Namespace's output."""
     resources = []
-    for t, n, p, s in dev if stack == "dev" else prod:
+    for t, n, p, s in shapes(stack):
         p = copy.deepcopy(p)
         if t.startswith("kubernetes:") and isinstance(p.get("metadata"), dict) and "namespace" in p["metadata"]:
             p["metadata"]["namespace"] = UNKNOWN
@@ -94,22 +102,61 @@ def test_no_false_violation_when_namespaces_are_unknown_in_preview(stack: str, d
     assert {k: v for k, v in evaluate(resources, stack).items() if v} == {}
 
 
-def test_dev_plain_http_registry_is_allowed_only_by_dev_config(dev: list[Row]) -> None:
-    found = evaluate(dev, "prod")["registry-plain-http"]
+def test_dev_plain_http_registry_is_allowed_only_by_dev_config() -> None:
+    found = evaluate(shapes("dev"), "prod")["registry-plain-http"]
     assert len(found) == 2 and "has no tls block" in found[0] and "pulls over plain http" in found[1]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_the_original_host_port_setup_is_caught(stack: str, dev: list[Row], prod: list[Row]) -> None:
+def test_the_original_host_port_setup_is_caught(stack: str) -> None:
     """The original Eureka setup: hostPort 8761 (settings.py also refuses it for 2 replicas on 1 worker)."""
     resources = []
-    for t, n, p, s in dev if stack == "dev" else prod:
+    for t, n, p, s in shapes(stack):
         if t == "kubernetes:apps/v1:Deployment":
             p = copy.deepcopy(p)
             p["spec"]["template"]["spec"]["containers"][0]["ports"][0]["hostPort"] = 8761.0
         resources.append((t, n, p, s))
     found = evaluate(resources, stack)["host-port-capacity"]
-    replicas, workers = (2, 1) if stack == "dev" else (5, 3)
+    replicas = mock_config(stack)["eureka"]["replicas"]
+    workers = policy_config(stack)["host-port-capacity"]["schedulableWorkers"]
+    assert replicas > workers, "the case under test: more replicas than workers"
     assert len(found) == 1
     assert f"asks for {replicas} replicas with hostPort 8761" in found[0] and f"{workers} schedulable worker(s)" in found[0]
     assert "host-port-capacity" in mandatory(stack)
+
+
+KUBELET_OVERRIDES = {
+    # the issue's case: a shallow merge dropped anonymous: false (the kubelet's default is false)
+    "webhook-only": ({"authentication": {"webhook": {"cacheTTL": "1m"}}}, []),
+    # each insecure mode at once (one program run; tests/policy/test_hosts.py has them one by one)
+    "all-insecure": (
+        {"authentication": {"anonymous": {"enabled": True}}, "authorization": {"mode": "AlwaysAllow"}, "readOnlyPort": 10255},
+        ["readOnlyPort is 10255", "authentication.anonymous.enabled is true", "authorization.mode is AlwaysAllow"],
+    ),
+}
+
+
+@pytest.mark.parametrize("override, expect", KUBELET_OVERRIDES.values(), ids=KUBELET_OVERRIDES.keys())
+def test_kubelet_overrides_are_judged_after_the_program_merged_them(override: dict[str, Any], expect: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 2 of issue 8: whatever the stack's kubelet overrides make of the kubelet's config
+    file, the pack refuses an anonymous kubelet. The overrides go in after validation (settings
+    may refuse them first: the pack is the second line), so the program's own merge is what the
+    rule judges."""
+    import components.settings as settings_module
+
+    load = settings_module.load_settings
+
+    def with_override() -> Any:
+        s = load()
+        return dataclasses.replace(s, kubelet={**s.kubelet, **override})
+
+    monkeypatch.setattr(settings_module, "load_settings", with_override)
+    cfg = base_config()
+    rule, report = RULES["kubelet-insecure-config"], Report()
+    for t, n, p, secret_outputs in rows(run_program(cfg)):
+        rule.check(resource_args(t, p, n, {}, secret_outputs), report)
+    found = report.messages
+    workers = [w["address"] for w in cfg["workers"]]  # one kubelet config file per worker
+    assert len(found) == len(expect) * len(workers), found
+    for (address, want), message in zip([(a, w) for a in workers for w in expect], found, strict=True):
+        assert want in message and f"on {address}" in message

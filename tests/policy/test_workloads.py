@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rules.common import workload
+from rules.kube import workload
 
 from tests.policy.cases import Case, assert_case, case
 from tests.policy.fakes import CONFIGMAP, DELETE, DEPLOYMENT, NAMESPACE, REGISTRY, UNKNOWN, deployment, edit, run
