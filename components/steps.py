@@ -149,13 +149,9 @@ class HostSteps:
         return HostSteps(self.target, parent, prefix, _bundle=(self._shared, self.scripts))
 
     def done(self) -> None:
-        """Every step on this host is declared: the script bundle's content is now fixed."""
+        """Every step on this host is declared: the script bundle's content is now fixed (a step
+        declared later raises). Whoever declares the host's last step calls it."""
         self._shared.done = True
-
-    @property
-    def script_names(self) -> set[str]:
-        """The scripts this host's declared steps run (without the libraries they source)."""
-        return set(self._shared.scripts)
 
     def _depends_on(self, groups: Iterable[Sequence[Dependency]]) -> list[pulumi.Resource]:
         deps: list[pulumi.Resource] = [self.scripts.installed]
