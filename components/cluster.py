@@ -30,6 +30,8 @@ class Cluster(pulumi.ComponentResource):
         node_names: the workers' node names.
         provider: the Kubernetes provider for workloads on this cluster.
         ready: the workers' readiness steps (workloads depend on them).
+        certificate_expiry: host -> certificate name -> notAfter (UTC, ISO 8601), for every
+            certificate the bootstrap made (validity: pki.caValidityDays, pki.certValidityDays).
     """
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -52,6 +54,9 @@ class Cluster(pulumi.ComponentResource):
         self.registry_endpoint = self.registry.endpoint
         self.node_names = [w.node_name for w in self.workers]
         self.ready = [w.ready for w in self.workers]
+        hosts = [s.control_plane.name, *(w.node_name for w in self.workers)]
+        expiry = [self.control_plane.certificate_expiry, *(w.certificate_expiry for w in self.workers)]
+        self.certificate_expiry = pulumi.Output.all(*expiry).apply(lambda per_host: dict(zip(hosts, per_host, strict=True)))
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
@@ -67,5 +72,6 @@ class Cluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
                 "registry_endpoint": self.registry_endpoint,
                 "node_names": self.node_names,
+                "certificate_expiry": self.certificate_expiry,
             }
         )

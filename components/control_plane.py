@@ -46,6 +46,20 @@ def parse_b64_lines(text: str) -> dict[str, str]:
     return out
 
 
+EXPIRY = "expiry"  # the name of the line in which pki-init.sh and sign-node.sh report expiry dates
+
+
+def certificate_expiry(text: str) -> dict[str, str]:
+    """The expiry line of a PKI step's output -> certificate name -> notAfter (UTC, ISO 8601)."""
+    report = parse_b64_lines(text).get(EXPIRY, "")
+    return dict(line.split(" ", 1) for line in report.splitlines() if " " in line)
+
+
+def without_expiry(text: str) -> str:
+    """A PKI step's output as certificates only (what node-certs.sh installs)."""
+    return "".join(line + "\n" for line in text.splitlines() if line and not line.startswith(f"{EXPIRY}="))
+
+
 class ControlPlane(pulumi.ComponentResource):
     """Turns the control-plane host into a Kubernetes control plane.
 
@@ -57,6 +71,7 @@ class ControlPlane(pulumi.ComponentResource):
         prereqs: the OS-prerequisites step.
         pki: the certificate step; its stdout (`ca_bundle`) is the public CA certificates.
         ca_bundle: the public CA certificates as name=base64 lines (ca, etcd_ca).
+        certificate_expiry: certificate name -> notAfter (UTC) of every certificate on this host.
         pod_network: the pod-network config step (digest: sha256 of the config flanneld reads).
         api_server_ready: the API server restart step (the API answers once it is done).
         kubeconfig: the admin kubeconfig with the external API address (secret).
@@ -74,6 +89,7 @@ class ControlPlane(pulumi.ComponentResource):
         n = s.network
         self.target = r.connect(s, host)
         self.api_server_endpoint = f"https://{host.address}:{n.api_server_port}"
+        self.cert_days = s.pki.cert_validity_days
         self.steps = steps = HostSteps(self.target, self, name)
         self.scripts = steps.scripts
 
@@ -86,9 +102,12 @@ class ControlPlane(pulumi.ComponentResource):
             "SERVICE_IP": n.kubernetes_service_ip,
             "CLUSTER_DOMAIN": n.cluster_domain,
             "API_PORT": n.api_server_port,
+            "CA_DAYS": s.pki.ca_validity_days,
+            "CERT_DAYS": s.pki.cert_validity_days,
         }
         self.pki = steps.run("pki", "pki-init.sh", env=pki_env, delete=("remove-pki.sh", {}), after=[self.prereqs])
-        self.ca_bundle = self.pki.stdout
+        self.ca_bundle = self.pki.stdout.apply(without_expiry)
+        self.certificate_expiry = self.pki.stdout.apply(certificate_expiry)
 
         etcd = self._etcd(s, host, bins)
         self.pod_network = steps.run(
@@ -152,7 +171,7 @@ class ControlPlane(pulumi.ComponentResource):
         return on_control_plane.run(
             "sign",
             "sign-node.sh",
-            env={"NODE_NAME": node.name, "NODE_ADDR": node.address},
+            env={"NODE_NAME": node.name, "NODE_ADDR": node.address, "CERT_DAYS": self.cert_days},
             stdin=csrs,
             after=[self.pki],
         )

@@ -13,7 +13,7 @@ import yaml
 
 from . import remote as r
 from .binaries import WORKER_BINARIES, install_binaries
-from .control_plane import ETCD_PREFIX, ControlPlane, hosts_lines
+from .control_plane import ETCD_PREFIX, ControlPlane, certificate_expiry, hosts_lines, without_expiry
 from .settings import Host, Settings
 from .steps import CommandStep, HostSteps
 
@@ -119,6 +119,7 @@ class WorkerNode(pulumi.ComponentResource):
         ready: the readiness step (run on the control plane); stdout is the kubelet version.
         node_name: the node's name in Kubernetes.
         restarts: unit name -> restart step (stdout: the unit's start time).
+        certificate_expiry: certificate name -> notAfter (UTC) of the node's certificates.
     """
 
     def __init__(self, name: str, args: WorkerNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -132,7 +133,8 @@ class WorkerNode(pulumi.ComponentResource):
         prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.worker)}, after=[hosts_file])
         bins = install_binaries(steps, s, WORKER_BINARIES, after=[prereqs])
 
-        certs = self._certificates(steps, on_cp, cp, host, prereqs)
+        certs, signed = self._certificates(steps, on_cp, cp, host, prereqs)
+        self.certificate_expiry = signed.stdout.apply(certificate_expiry)
         containerd = self._container_runtime(steps, s, args.registry_credentials, prereqs, certs)
         flanneld, cni = self._pod_network(steps, s, cp, host, bins["flanneld"], certs)
 
@@ -174,13 +176,14 @@ class WorkerNode(pulumi.ComponentResource):
         self.register_outputs({"node_name": self.node_name, "ready": ready.stdout})
 
     @staticmethod
-    def _certificates(steps: HostSteps, on_cp: HostSteps, cp: ControlPlane, host: Host, prereqs: CommandStep) -> CommandStep:
-        """Keys made here, CSRs signed on the control plane, certs installed here. The step's
-        digest is the hash of the certificate bundle, which the node's services read."""
+    def _certificates(steps: HostSteps, on_cp: HostSteps, cp: ControlPlane, host: Host, prereqs: CommandStep) -> tuple[CommandStep, CommandStep]:
+        """Keys made here, CSRs signed on the control plane, certs installed here. Returns the
+        install step, whose digest is the hash of the certificate bundle the node's services
+        read, and the signing step (its output also reports the certificates' expiry)."""
         keys = steps.run("keys", "node-keys.sh", env={"NODE_NAME": host.name}, delete=("remove-pki.sh", {}), after=[prereqs])
         signed = cp.sign_node(on_cp, host, keys.stdout)
-        certs_text = pulumi.Output.concat(signed.stdout, "\n", cp.ca_bundle, "\n")
-        return steps.run("certs", "node-certs.sh", env={"API_SERVER": cp.api_server_endpoint}, stdin=certs_text, after=[keys])
+        certs_text = pulumi.Output.concat(signed.stdout.apply(without_expiry), cp.ca_bundle)
+        return steps.run("certs", "node-certs.sh", env={"API_SERVER": cp.api_server_endpoint}, stdin=certs_text, after=[keys]), signed
 
     @staticmethod
     def _pod_network(steps: HostSteps, s: Settings, cp: ControlPlane, host: Host, binary: CommandStep, certs: CommandStep) -> tuple[CommandStep, CommandStep]:

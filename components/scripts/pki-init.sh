@@ -2,7 +2,8 @@
 # shellcheck source-path=SCRIPTDIR
 # Control-plane PKI: cluster CA, etcd CA, service-account keys and every control-plane cert and
 # kubeconfig. Runs on the control-plane host, so CA keys never leave it. Prints the CA
-# certificates (public) as name=base64 lines for the workers.
+# certificates (public) as name=base64 lines for the workers, and an "expiry" line (pki_expiry)
+# for every certificate on this host.
 # Usage: CP_NAME=master CP_ADDR=10.0.0.1 SERVICE_IP=10.254.0.1 CLUSTER_DOMAIN=cluster.local API_PORT=6443 \
 #        [CA_DAYS=3650] [CERT_DAYS=365] pki-init.sh
 set -euo pipefail
@@ -33,3 +34,4 @@ kubeconfig "$VMP_ETC/admin.kubeconfig" "$local_api" admin vm-platform-admin
 pki_report
 vmp_b64_emit ca "$PKI/ca.crt"
 vmp_b64_emit etcd_ca "$PKI/etcd-ca.crt"
+pki_expiry "$PKI"/*.crt

@@ -99,3 +99,14 @@ pki_report() {
   (( ${#parts[@]} )) && log "$(vmp_join "; " "${parts[@]}")"
   return 0
 }
+
+# pki_expiry CERT_FILE...: the "expiry" line of a step's output (vmp_b64_emit): base64 of one
+# "NAME NOT_AFTER" line per certificate (NAME: the file name without .crt; NOT_AFTER in UTC,
+# ISO 8601), so the program can show every certificate's expiry as a stack output.
+pki_expiry() {
+  local f end
+  for f in "$@"; do
+    end=$(openssl x509 -in "$f" -noout -enddate)
+    printf '%s %s\n' "$(basename "$f" .crt)" "$(date -u -d "${end#notAfter=}" +%FT%TZ)"
+  done | vmp_b64_emit expiry
+}

@@ -12,6 +12,7 @@ import functools
 import json
 import runpy
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ TEST_KEY = (Path(__file__).parent / "fixtures" / "test_key").read_text()
 PROJECT = "vm-platform"
 
 FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+FAKE_EXPIRY = base64.b64encode(b"ca 2036-01-01T00:00:00Z\nkubelet 2027-01-01T00:00:00Z\n").decode()
+_ACTIVE: list[RecordingMocks] = []  # the run whose transformation records (stack transformations outlive a run)
 
 
 @dataclass
@@ -66,6 +69,8 @@ class RecordingMocks(Mocks):
 
     def transformation(self, args: pulumi.ResourceTransformationArgs) -> None:
         """Records each resource's parent, explicit dependencies and options (mocks don't)."""
+        if not _ACTIVE or _ACTIVE[-1] is not self:
+            return None
         opts = args.opts
         deps = [d._name for d in (opts.depends_on or []) if hasattr(d, "_name")] if isinstance(opts.depends_on, list) else []
         parent = opts.parent._name if opts.parent is not None and hasattr(opts.parent, "_name") else None
@@ -92,11 +97,13 @@ class RecordingMocks(Mocks):
         if args.typ == "command:remote:Command":
             create = args.inputs.get("create", "")
             if "pki-init.sh" in create:
-                outputs["stdout"] = f"ca={FAKE_CA}\netcd_ca={FAKE_CA}"
+                outputs["stdout"] = f"ca={FAKE_CA}\netcd_ca={FAKE_CA}\nexpiry={FAKE_EXPIRY}"
             elif "read-kubeconfig.sh" in create:
                 outputs["stdout"] = "apiVersion: v1\nkind: Config\n"
-            elif "node-keys.sh" in create or "sign-node.sh" in create:
+            elif "node-keys.sh" in create:
                 outputs["stdout"] = f"kubelet={FAKE_CA}\nkube-proxy={FAKE_CA}\nflanneld={FAKE_CA}"
+            elif "sign-node.sh" in create:
+                outputs["stdout"] = f"kubelet={FAKE_CA}\nkube-proxy={FAKE_CA}\nflanneld={FAKE_CA}\nexpiry={FAKE_EXPIRY}"
             else:
                 outputs["stdout"] = "ok"
             outputs["stderr"] = ""
@@ -137,18 +144,26 @@ def base_config() -> dict[str, Any]:
 SECRET_KEYS = ("sshPrivateKey", "registryPassword", "secrets")
 
 
-def run_program(config: dict[str, Any], stack: str = "dev", preview: bool = False) -> RecordingMocks:
-    mocks = RecordingMocks()
+def run_mocked(program: Callable[[], None], stack: str = "dev", preview: bool = False, mocks: RecordingMocks | None = None) -> RecordingMocks:
+    """`program` as a Pulumi program under mocks, recording every resource (and, through a stack
+    transformation, each one's parent and explicit dependencies)."""
+    mocks = mocks or RecordingMocks()
+    _ACTIVE[:] = [mocks]
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
-    flat = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in copy.deepcopy(config).items()}
-    secret = [f"{PROJECT}:{k}" for k in SECRET_KEYS if k in config]
-    pulumi.runtime.set_all_config(flat, secret)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
 
-    def program() -> None:
+    def wrapped() -> None:
         pulumi.runtime.register_stack_transformation(mocks.transformation)
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        program()
 
-    _sync_await(run_pulumi_func(program))
+    _sync_await(run_pulumi_func(wrapped))
     return mocks
+
+
+def run_program(config: dict[str, Any], stack: str = "dev", preview: bool = False) -> RecordingMocks:
+    """The real __main__.py under mocks with `config` as the stack's config."""
+    flat = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in copy.deepcopy(config).items()}
+    secret = [f"{PROJECT}:{k}" for k in SECRET_KEYS if k in config]
+    pulumi.runtime.set_all_config(flat, secret)
+    return run_mocked(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"), stack, preview)

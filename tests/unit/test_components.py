@@ -323,3 +323,31 @@ def test_registry_auth_gives_pull_secrets_and_containerd_credentials(secured):
     assert "stringData" in m.secret_inputs["platform-secret-platform-db"]
     assert 'password = "registry-pass-123"' in m.commands()[f"{WORKER}-containerd-config"].inputs["stdin"]
     assert "https://192.168.226.131:5000" in m.commands()[f"{WORKER}-containerd-registry"].inputs["stdin"]
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def test_certificate_validity_comes_from_settings(dev):
+    cmds = dev.commands()
+    pki = cmds[f"{CP}-pki"].inputs["create"]
+    assert "CA_DAYS=3650" in pki and "CERT_DAYS=365" in pki
+    assert "CERT_DAYS=365" in cmds[f"{WORKER}-sign"].inputs["create"]
+    short = with_config(lambda c: c.update(pki={"caValidityDays": 30, "certValidityDays": 2}))
+    assert "CA_DAYS=30" in short.commands()[f"{CP}-pki"].inputs["create"]
+    assert "CERT_DAYS=2" in short.commands()[f"{WORKER}-sign"].inputs["create"]
+    # The sign step re-runs with the new validity, so the node's certificates are reissued.
+    assert "create" in changed(dev, short)[f"{WORKER}-sign"]
+
+
+def test_expiry_report_is_parsed_and_never_installed_as_a_certificate(dev):
+    from components.control_plane import certificate_expiry, without_expiry
+
+    out = "ca=Y2VydAo=\nexpiry=" + __import__("base64").b64encode(b"ca 2036-01-01T00:00:00Z\nadmin 2027-02-03T04:05:06Z\n").decode() + "\n"
+    assert certificate_expiry(out) == {"ca": "2036-01-01T00:00:00Z", "admin": "2027-02-03T04:05:06Z"}
+    assert without_expiry(out) == "ca=Y2VydAo=\n"
+    assert certificate_expiry("ca=Y2VydAo=\n") == {}
+    # The worker installs the signed certs and the CA certs: no expiry line reaches node-certs.sh.
+    stdin = dev.commands()[f"{WORKER}-certs"].inputs["stdin"]
+    names = [line.split("=", 1)[0] for line in stdin.splitlines() if line]
+    assert sorted(names) == ["ca", "etcd_ca", "flanneld", "kube-proxy", "kubelet"], names

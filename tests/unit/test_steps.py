@@ -14,14 +14,12 @@ from collections.abc import Callable
 
 import pulumi
 import pytest
-from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_command import remote as command
 
 from components import remote as r
 from components import steps as st
-from tests.unit.harness import ROOT, RecordingMocks, base_config, run_program
+from tests.unit.harness import ROOT, RecordingMocks, base_config, run_mocked, run_program
 
 SCRIPT_PATH = re.compile(re.escape(r.REMOTE_LIB) + r"/([A-Za-z0-9_.-]+\.sh)")
 
@@ -34,21 +32,6 @@ class Holder(pulumi.ComponentResource):
 def target(name: str = "h1") -> r.Target:
     # HostSteps only needs the host's name (messages) and the connection.
     return r.Target(types.SimpleNamespace(name=name, address="10.0.0.1"), command.ConnectionArgs(host="10.0.0.1"))  # type: ignore[arg-type]
-
-
-def run_mocked(program: Callable[[], None]) -> RecordingMocks:
-    """`program` as a Pulumi program under mocks (not __main__.py)."""
-    mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="vm-platform", stack="dev", preview=False)
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
-
-    def wrapped() -> None:
-        pulumi.runtime.register_stack_transformation(mocks.transformation)
-        program()
-
-    _sync_await(run_pulumi_func(wrapped))
-    return mocks
 
 
 def bundled(mocks: RecordingMocks, bundle: str) -> set[str]:
@@ -87,7 +70,6 @@ def test_adding_a_read_adds_exactly_its_trigger_and_dependency():
 
         return run
 
-    # Read each run's graph before the next run (a run's transformation can outlive it).
     before = run_mocked(program(False))
     triggers_before, deps_before = before.resources["h1-svc-restart"].inputs["triggers"], set(before.graph["h1-svc-restart"][1])
     after = run_mocked(program(True))
