@@ -144,12 +144,19 @@ def with_libraries(names: Iterable[str]) -> set[str]:
     return found
 
 
-def script_bundle(names: Iterable[str]) -> str:
-    """A self-extracting shell script that installs the named scripts on a host.
+def script_bundle(names: Iterable[str], owner: Owner) -> str:
+    """A self-extracting shell script that claims the host for `owner` (claim-host.sh) and
+    installs the named scripts on it.
 
     Plain text on purpose: `pulumi preview --diff` then shows which script lines changed.
     """
-    lines = ["set -euo pipefail", f"install -d -m 0755 {REMOTE_LIB}"]
+    lines = [
+        "set -euo pipefail",
+        f"{shell_env({'OWNER_ID': owner.id, 'OWNER': owner.name})} bash <<'VMP_END_OF_CLAIM'",
+        script_text("claim-host.sh").rstrip("\n"),
+        "VMP_END_OF_CLAIM",
+        f"install -d -m 0755 {REMOTE_LIB}",
+    ]
     for name in sorted(set(names)):
         marker = "VMP_END_OF_" + name.replace(".", "_").replace("-", "_").upper()
         target = f"{REMOTE_LIB}/{name}"
@@ -164,11 +171,42 @@ def script_bundle(names: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The stack that manages a host: every host is claimed for one stack (claim-host.sh)."""
+
+    id: str  # stable for the stack wherever it runs from, distinct between stacks
+    name: str  # project/stack, for messages
+
+    def release_command(self) -> str:
+        """Shell that removes the host's claim, if it is this stack's."""
+        return f'[ "$(cut -d" " -f1 /etc/vm-platform/owner 2>/dev/null)" != {self.id} ] || rm -f /etc/vm-platform/owner'
+
+
+_STACK_KEY = re.compile(r"^(encryptionsalt|encryptedkey):\s*(\S+)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def stack_owner(project: str, stack: str) -> Owner:
+    """This stack's identity: project, stack name and the stack's own secrets key material
+    (`encryptionsalt` or `encryptedkey` in Pulumi.<stack>.yaml, made once when the stack's
+    secrets provider is set up). Two stacks of the same name in different backends or copies of
+    the project differ in it; the same stack run from two checkouts or a CI runner does not.
+    Without key material (no secrets provider configured) it falls back to project/stack."""
+    try:
+        text = Path(f"Pulumi.{stack}.yaml").read_text()
+    except OSError:
+        text = ""
+    material = "|".join(m.group(2) for m in _STACK_KEY.finditer(text))
+    return Owner(sha256(f"{project}/{stack}|{material}")[:16], f"{project}/{stack}")
+
+
+@dataclass(frozen=True)
 class Target:
-    """A host and how to reach it over SSH."""
+    """A host, how to reach it over SSH, and the stack it belongs to."""
 
     host: Host
     connection: remote.ConnectionArgs
+    owner: Owner
 
 
 def connect(settings: Settings, host: Host) -> Target:
@@ -183,4 +221,5 @@ def connect(settings: Settings, host: Host) -> Target:
             dial_error_limit=settings.ssh.dial_error_limit,
             per_dial_timeout=settings.ssh.per_dial_timeout,
         ),
+        stack_owner(pulumi.get_project(), pulumi.get_stack()),
     )

@@ -62,7 +62,7 @@ class HostScripts(pulumi.ComponentResource):
             connection=target.connection,
             create="bash -s",
             stdin=bundle,
-            delete=f"rm -rf {r.REMOTE_LIB}",
+            delete=f"{target.owner.release_command()}; rm -rf {r.REMOTE_LIB}",
             add_previous_output_in_env=False,
             logging=remote.Logging.STDERR,
             opts=pulumi.ResourceOptions(parent=self),
@@ -74,8 +74,9 @@ class _HostBundle:
     """What every HostSteps view of one host shares: the scripts its steps run, and whether the
     set is final."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, owner: r.Owner) -> None:
         self.host = host
+        self.owner = owner
         self.scripts: set[str] = set()
         self.declared_by: set[str] = set()
         self.done = False
@@ -102,7 +103,7 @@ class _HostBundle:
                     f"call steps.done() once every step on it is declared (steps declared by: {', '.join(sorted(self.declared_by))})"
                 )
             await asyncio.sleep(0.01)
-        return r.script_bundle(r.with_libraries(self.scripts))
+        return r.script_bundle(r.with_libraries(self.scripts), self.owner)
 
 
 def _synchronous_code_running() -> bool:
@@ -139,7 +140,7 @@ class HostSteps:
         self.parent = parent
         self.prefix = prefix
         if _bundle is None:
-            shared = _HostBundle(target.host.name)
+            shared = _HostBundle(target.host.name, target.owner)
             scripts = HostScripts(f"{prefix}-scripts", (target, pulumi.Output.from_input(shared.text())), pulumi.ResourceOptions(parent=parent))
             _bundle = (shared, scripts)
         self._shared, self.scripts = _bundle

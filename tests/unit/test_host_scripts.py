@@ -326,11 +326,21 @@ def days_valid(pem: Path | bytes) -> int:
     return (datetime.strptime(" ".join(dates["notAfter"].split()), fmt) - datetime.strptime(" ".join(dates["notBefore"].split()), fmt)).days
 
 
+def not_after(pem: Path | bytes) -> str:
+    """A certificate's notAfter as the expiry report writes it (UTC, ISO 8601)."""
+    text = pem.read_bytes() if isinstance(pem, Path) else pem
+    out = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=text, capture_output=True, check=True).stdout.decode()
+    return datetime.strptime(" ".join(out.split("=", 1)[1].split()), "%b %d %H:%M:%S %Y %Z").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_pki_validity_comes_from_the_environment_and_a_new_validity_reissues_leaves(host):
     pki = host.etc / "pki"
     first = host.run("pki-init.sh", env={**CP_ENV, "CA_DAYS": "100", "CERT_DAYS": "10"})
     cas = b64_lines(first.stdout)
-    assert set(cas) == {"ca", "etcd_ca"}  # the stdout contract: the public CA certificates only
+    assert set(cas) == {"ca", "etcd_ca", "expiry"}  # the stdout contract: the public CA certificates and the expiry report
+    expiry = dict(line.split(" ", 1) for line in cas.pop("expiry").decode().splitlines())
+    assert set(expiry) == {p.name.removesuffix(".crt") for p in pki.glob("*.crt")} and "apiserver" in expiry
+    assert expiry["apiserver"] == not_after(pki / "apiserver.crt") and expiry["ca"] == not_after(pki / "ca.crt")
     assert cas["ca"] == (pki / "ca.crt").read_bytes() and cas["etcd_ca"] == (pki / "etcd-ca.crt").read_bytes()
     assert days_valid(pki / "ca.crt") == 100 and days_valid(pki / "apiserver.crt") == 10
     assert stat.S_IMODE(pki.stat().st_mode) == 0o700 and stat.S_IMODE((pki / "ca.key").stat().st_mode) == 0o600
@@ -342,7 +352,7 @@ def test_pki_validity_comes_from_the_environment_and_a_new_validity_reissues_lea
     assert again.stderr == ""
 
     longer = host.run("pki-init.sh", env={**CP_ENV, "CA_DAYS": "200", "CERT_DAYS": "20"})
-    assert longer.stdout == first.stdout  # CAs are made once
+    assert {k: v for k, v in b64_lines(longer.stdout).items() if k != "expiry"} == cas  # CAs are made once
     assert days_valid(pki / "apiserver.crt") == 20 and days_valid(pki / "etcd-admin.crt") == 20
 
     bad = host.run("pki-init.sh", env={**CP_ENV, "CERT_DAYS": "1y"}, check=False)
@@ -360,7 +370,9 @@ def test_node_certificates_round_trip_with_the_signed_validity(host, tmp_path):
 
     signed = host.run("sign-node.sh", env={"NODE_NAME": "w1", "NODE_ADDR": "10.0.0.2", "CERT_DAYS": "30"}, stdin=csrs.stdout)
     certs = b64_lines(signed.stdout)
-    assert set(certs) == {"kubelet", "kube-proxy", "flanneld"} and days_valid(certs["kubelet"]) == 30
+    assert set(certs) == {"kubelet", "kube-proxy", "flanneld", "expiry"} and days_valid(certs["kubelet"]) == 30
+    expiry = dict(line.split(" ", 1) for line in certs.pop("expiry").decode().splitlines())
+    assert sorted(expiry) == ["flanneld", "kube-proxy", "kubelet"] and expiry["kubelet"] == not_after(certs["kubelet"])
     ca_bundle = host.run("pki-init.sh", env=CP_ENV).stdout
 
     stdin = signed.stdout + "\n" + ca_bundle + "\n"
@@ -368,6 +380,7 @@ def test_node_certificates_round_trip_with_the_signed_validity(host, tmp_path):
     assert installed.stdout == ""
     assert (worker / "pki" / "etcd-ca.crt").read_bytes() == b64_lines(ca_bundle)["etcd_ca"]
     assert (worker / "pki" / "kubelet.crt").read_bytes() == certs["kubelet"]
+    assert not (worker / "pki" / "expiry.crt").exists()  # the expiry report is not a certificate
     assert "server: https://10.0.0.1:6443" in (worker / "kubelet.kubeconfig").read_text()
     assert stat.S_IMODE((worker / "pki").stat().st_mode) == 0o700  # writing certs into pki/ keeps it private
     again = host.run("node-certs.sh", env={"VMP_ETC": str(worker), "API_SERVER": "https://10.0.0.1:6443"}, stdin=stdin)
@@ -415,3 +428,23 @@ def test_install_file_prints_nothing_and_logs_only_a_change(host):
     removed = host.run("remove-file.sh", env={"DEST": str(dest)})
     assert not dest.exists() and f"removed {dest}" in removed.stderr
     assert host.run("remove-file.sh", env={"DEST": str(dest)}).stderr == ""
+
+
+def test_a_host_belongs_to_one_stack(tmp_path):
+    """claim-host.sh: the first stack claims the host; it may come back (re-runs, an interrupted
+    first run); another stack is refused, told whose host it is and how to release it."""
+    claim = SCRIPTS / "claim-host.sh"
+
+    def run(owner_id: str, owner: str) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin", "VMP_ETC": str(tmp_path), "OWNER_ID": owner_id, "OWNER": owner, "HOSTNAME": "h1"}
+        return subprocess.run(["bash", str(claim)], capture_output=True, text=True, env=env)
+
+    first = run("aaaaaaaaaaaaaaaa", "vm-platform/local")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "owner").read_text() == "aaaaaaaaaaaaaaaa vm-platform/local\n"
+    assert run("aaaaaaaaaaaaaaaa", "vm-platform/local").returncode == 0
+    other = run("bbbbbbbbbbbbbbbb", "vm-platform/local")
+    assert other.returncode == 1
+    assert "managed by another stack (vm-platform/local, id aaaaaaaaaaaaaaaa)" in other.stderr
+    assert f"remove {tmp_path}/owner" in other.stderr
+    assert (tmp_path / "owner").read_text().startswith("aaaaaaaaaaaaaaaa ")

@@ -31,7 +31,9 @@ class Holder(pulumi.ComponentResource):
 
 def target(name: str = "h1") -> r.Target:
     # HostSteps only needs the host's name (messages) and the connection.
-    return r.Target(types.SimpleNamespace(name=name, address="10.0.0.1"), command.ConnectionArgs(host="10.0.0.1"))  # type: ignore[arg-type]
+    return r.Target(
+        types.SimpleNamespace(name=name, address="10.0.0.1"), command.ConnectionArgs(host="10.0.0.1"), r.Owner("0123456789abcdef", "vm-platform/test")
+    )  # type: ignore[arg-type]
 
 
 def bundled(mocks: RecordingMocks, bundle: str) -> set[str]:
@@ -197,7 +199,7 @@ def test_steps_never_finished_fail_the_program_instead_of_hanging():
         from tests.unit.test_steps import Holder, run_mocked
 
         def program():
-            t = r.Target(types.SimpleNamespace(name="h1", address="10.0.0.1"), command.ConnectionArgs(host="10.0.0.1"))
+            t = r.Target(types.SimpleNamespace(name="h1", address="10.0.0.1"), command.ConnectionArgs(host="10.0.0.1"), r.Owner("0123456789abcdef", "vm-platform/test"))
             steps = st.HostSteps(t, Holder("h1"), "h1")
             steps.run("prereqs", "prereqs.sh")  # ...and no steps.done()
 
@@ -210,3 +212,31 @@ def test_steps_never_finished_fail_the_program_instead_of_hanging():
     out = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "RunError: host h1: its steps were never finished" in out.stdout, out.stdout + out.stderr
     assert "call steps.done()" in out.stdout
+
+
+def test_every_bundle_claims_its_host_for_this_stack_first(dev):
+    for name in ("centos-master-scripts-bundle", "centos-minion-1-scripts-bundle"):
+        bundle = dev.resources[name].inputs
+        text = bundle["stdin"]
+        assert text.index("claim-host.sh") < text.index(f"install -d -m 0755 {r.REMOTE_LIB}"), name
+        owner = r.stack_owner("vm-platform", "dev")
+        assert f"OWNER_ID={owner.id} OWNER=vm-platform/dev bash" in text
+        # Destroy releases the claim (only if it is this stack's) with the scripts.
+        assert owner.release_command() in bundle["delete"]
+
+
+def test_stack_identity_follows_the_stack_file_not_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r.stack_owner.cache_clear()
+    try:
+        (tmp_path / "Pulumi.local.yaml").write_text("encryptionsalt: v1:AAAA:BBBB\nconfig: {}\n")
+        a = r.stack_owner("vm-platform", "local")
+        r.stack_owner.cache_clear()
+        (tmp_path / "Pulumi.local.yaml").write_text("encryptionsalt: v1:CCCC:DDDD\nconfig: {}\n")
+        b = r.stack_owner("vm-platform", "local")
+        r.stack_owner.cache_clear()
+        (tmp_path / "Pulumi.local.yaml").write_text("encryptionsalt: v1:AAAA:BBBB\nconfig:\n  vm-platform:x: 1\n")
+        c = r.stack_owner("vm-platform", "local")
+        assert a.id != b.id and a.id == c.id and a.name == "vm-platform/local"
+    finally:
+        r.stack_owner.cache_clear()
