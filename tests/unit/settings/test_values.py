@@ -4,58 +4,13 @@ what was found and the `pulumi config set --path` fix; all problems are reported
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
 from components.settings import ConfigError, Secret, parse_settings
-from tests.unit.harness import ROOT, TEST_KEY, tiny_oci_archive
-
-
-def stack_raw(stack: str) -> dict[str, Any]:
-    with open(ROOT / f"Pulumi.{stack}.yaml") as f:
-        raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(f)["config"].items()}
-    raw["sshPrivateKey"] = Secret(TEST_KEY)
-    for img in raw["registry"]["images"]:
-        img["archive"] = tiny_oci_archive()
-    if raw.get("registry", {}).get("auth"):
-        raw["registryPassword"] = Secret("s3cret-for-tests")
-    return raw
-
-
-def errors_for(mutate: Callable[[dict[str, Any]], None], stack: str = "dev") -> list[str]:
-    raw = stack_raw(stack)
-    mutate(raw)
-    with pytest.raises(ConfigError) as e:
-        parse_settings(raw, stack)
-    return [str(p) for p in e.value.problems]
-
-
-def setp(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def mutate(raw: dict[str, Any]) -> None:
-        node = raw
-        parts = path.split(".")
-        for p in parts[:-1]:
-            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
-        if isinstance(node, list):
-            node[int(parts[-1])] = value
-        else:
-            node[parts[-1]] = value
-
-    return mutate
-
-
-def delp(path: str) -> Callable[[dict[str, Any]], None]:
-    def mutate(raw: dict[str, Any]) -> None:
-        node = raw
-        parts = path.split(".")
-        for p in parts[:-1]:
-            node = node[p]
-        del node[parts[-1]]
-
-    return mutate
+from tests.unit.harness import TEST_KEY
+from tests.unit.settings.helpers import delp, errors_for, setp, stack_raw
 
 
 def test_dev_stack_parses_to_the_original_setup():

@@ -1,0 +1,121 @@
+"""Rules added with the settings package: images the registry provides, kubelets that stay
+authenticated, certificate lifetimes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.settings import parse_settings
+from tests.unit.settings.helpers import errors_for, run_fix, setp, stack_raw
+
+# --- eureka.image must be one registry.images provides
+
+
+def test_an_image_the_registry_does_not_provide_is_refused():
+    problems = errors_for(setp("eureka.image", "eureka-server:1.0.1"))
+    assert any(
+        p.startswith(
+            "eureka.image: expected an image that registry.images provides (pause:3.10, eureka-server:1.0.0); list it there with its archive, or the pull fails on the nodes, found \"eureka-server:1.0.1\". Fix: pulumi config set --path 'registry.images[2].name' eureka-server:1.0.1"
+        )
+        for p in problems
+    ), problems
+
+
+def test_an_image_listed_in_the_registry_is_accepted():
+    raw = stack_raw("dev")
+    raw["eureka"]["image"] = "eureka-server:1.0.1"
+    raw["registry"]["images"].append({"name": "eureka-server:1.0.1", "archive": ""})  # pushed by other means
+    assert parse_settings(raw, "dev").eureka.image == "eureka-server:1.0.1"
+
+
+def test_a_digest_is_accepted_when_its_repository_is_listed():
+    digest = "eureka-server@sha256:" + "a" * 64
+    raw = stack_raw("dev")
+    raw["eureka"]["image"] = digest
+    assert parse_settings(raw, "dev").eureka.image == digest
+    raw["eureka"]["image"] = "other@sha256:" + "a" * 64
+    with pytest.raises(Exception, match=r"eureka.image: expected an image that registry.images provides"):
+        parse_settings(raw, "dev")
+
+
+# --- kubelet overrides never open the kubelet API
+
+OPEN_KUBELETS = [
+    (
+        "anonymous",
+        {"authentication": {"anonymous": {"enabled": True}}},
+        "kubelet.authentication.anonymous.enabled: expected false: an anonymous kubelet API",
+        "pulumi config set --path kubelet.authentication.anonymous.enabled false",
+    ),
+    (
+        "anonymous-as-text",
+        {"authentication": {"anonymous": {"enabled": "true"}}},
+        "kubelet.authentication.anonymous.enabled: expected false",
+        "pulumi config set --path kubelet.authentication.anonymous.enabled false",
+    ),
+    (
+        "always-allow",
+        {"authorization": {"mode": "AlwaysAllow"}},
+        "kubelet.authorization.mode: expected Webhook: any other mode",
+        "kubelet.authorization.mode Webhook",
+    ),
+    ("read-only-port", {"readOnlyPort": 10255}, "kubelet.readOnlyPort: expected 0 (off): the read-only port serves", "kubelet.readOnlyPort 0"),
+]
+
+
+@pytest.mark.parametrize("kubelet,expected,fix", [pytest.param(k, e, f, id=i) for i, k, e, f in OPEN_KUBELETS])
+def test_kubelet_overrides_that_open_the_kubelet_are_refused(kubelet, expected, fix):
+    raw = stack_raw("dev")
+    raw["kubelet"] = {"maxPods": 60, **kubelet}
+    problems = errors_for(lambda r: (r.clear(), r.update(raw)))
+    assert len(problems) == 1 and problems[0].startswith(expected) and fix in problems[0], problems
+    assert parse_settings(run_fix(raw, problems[0].split(". Fix: ")[1]), "dev").kubelet["maxPods"] == 60
+
+
+def test_kubelet_overrides_that_keep_it_closed_are_accepted():
+    raw = stack_raw("dev")
+    raw["kubelet"] = {
+        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True, "cacheTTL": "30s"}},
+        "authorization": {"mode": "Webhook"},
+        "readOnlyPort": 0,
+    }
+    assert parse_settings(raw, "dev").kubelet["authorization"] == {"mode": "Webhook"}
+
+
+# --- certificate lifetimes
+
+
+def test_certificate_lifetimes_default_to_ten_years_and_one():
+    pki = parse_settings(stack_raw("dev"), "dev").pki
+    assert (pki.ca_validity_days, pki.cert_validity_days) == (3650, 365)
+
+
+def test_certificate_lifetimes_are_settings():
+    raw = stack_raw("dev")
+    raw["pki"] = {"caValidityDays": 7300, "certValidityDays": 90}
+    pki = parse_settings(raw, "dev").pki
+    assert (pki.ca_validity_days, pki.cert_validity_days) == (7300, 90)
+
+
+PKI_PROBLEMS: list[tuple[str, dict[str, Any], str]] = [
+    ("ca-too-short", {"caValidityDays": 7}, "pki.caValidityDays: expected an integer from 30 to 36500, found 7"),
+    ("cert-zero", {"certValidityDays": 0}, "pki.certValidityDays: expected an integer from 1 to 3650, found 0"),
+    (
+        "cert-outlives-ca",
+        {"caValidityDays": 365, "certValidityDays": 730},
+        "pki.certValidityDays: expected at most pki.caValidityDays (365): a certificate must not outlive its CA, found 730. Fix: pulumi config set --path pki.certValidityDays 365",
+    ),
+    (
+        "ca-shorter-than-default-cert",
+        {"caValidityDays": 100},
+        "pki.caValidityDays: expected at least pki.certValidityDays (365): a certificate must not outlive its CA, found 100. Fix: pulumi config set --path pki.caValidityDays 365",
+    ),
+]
+
+
+@pytest.mark.parametrize("pki,expected", [pytest.param(p, e, id=i) for i, p, e in PKI_PROBLEMS])
+def test_certificate_lifetime_problems(pki, expected):
+    problems = errors_for(setp("pki", pki))
+    assert any(p.startswith(expected) for p in problems), problems
