@@ -151,8 +151,9 @@ def _build_engine(version: str, dest: Path) -> None:
         progress(f"engine: building pulumi v{version} from Go modules (about 6 minutes on 2 cores)")
         go_build(work, "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", work / "bin" / "pulumi", tags="osusergo,grpcnotrace",
                  ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}", log=log)  # fmt: skip
-    lh = ROOT / pins()["language_host"]["source"]
-    progress("engine: building the Python language host (tools/langhost)")
+    source = pins()["language_host"]["source"]
+    lh = ROOT / source
+    progress(f"engine: building the Python language host ({source})")
     go_build(lh, ".", work / "bin" / "pulumi-language-python", log=log)
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("pulumi", "pulumi-language-python"):
@@ -240,7 +241,7 @@ def _build_command_provider(spec: dict) -> Path:
     version = spec["version"]
     work = cache_dir() / "build" / f"pulumi-command-{version}"
     binary = work / "bin" / "pulumi-resource-command"
-    progress(f"plugins: building command {version} (tools/commandprovider)")
+    progress(f"plugins: building command {version} ({spec['source']})")
     go_build(ROOT / spec["source"], ".", binary, ldflags=f"-X main.version={version}", log=work / "build.log")
     return binary
 

@@ -38,9 +38,10 @@ def ensure_debian_packages() -> None:
 
 
 def main() -> int:
+    from images import build as images
     from lab import binaries
 
-    from . import engine, images
+    from . import engine
 
     try:
         ensure_debian_packages()

@@ -1,4 +1,4 @@
-"""tools/oci.py: the OCI archives the project builds its images into (structure, digests, determinism)."""
+"""images/oci.py: the OCI archives the project builds its images into (structure, digests, determinism)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import oci
+from images import oci
 
 CONFIG = {"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["/pause"], "User": "65535:65535"}}
 

@@ -36,3 +36,11 @@ def test_cli_is_not_older_than_the_sdk():
     cli = tuple(int(x) for x in pins()["pulumi"]["cli"].split("."))
     sdk = tuple(int(x) for x in pins()["pulumi"]["python_sdk"].split("."))
     assert cli >= sdk
+
+
+def test_project_written_plugins_are_where_the_pins_say():
+    """tools/engine.py builds these and hashes their source: a moved module must be re-pinned."""
+    sources = [pins()["language_host"]["source"], *(p["source"] for p in pins()["plugins"].values() if "source" in p)]
+    assert sources == ["plugins/langhost", "plugins/commandprovider"]
+    for src in sources:
+        assert (ROOT / src / "go.mod").is_file() and list((ROOT / src).glob("*.go")), src

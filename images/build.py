@@ -1,40 +1,39 @@
 """Builds the platform's own container images as OCI archives, cached by their inputs' hash.
 
-No container engine is usable on the build machines, so the images are assembled here (tools/oci.py
+No container engine is usable on the build machines, so the images are assembled here (oci.py
 writes the archives) and the platform pushes them into its private registry with
 `skopeo copy oci-archive:<file> docker://<registry>/<name>:<tag>`.
 
-  <cache>/images/pause-3.10.oci.tar            the pod sandbox: tools/images/pause (static Go)
+  <cache>/images/pause-3.10.oci.tar            the pod sandbox: images/pause (static Go)
   <cache>/images/eureka-server-1.0.0.oci.tar   Spring Cloud Netflix Eureka: images/eureka-server
                                                (Maven) on a jlink'd JRE and this machine's glibc
 
-Each archive is rebuilt only when the hash of its inputs (sources, toolchain versions, this file
-and tools/oci.py) differs from the one recorded beside it in <archive>.inputs.
+Each archive is rebuilt only when the hash of its inputs differs from the one recorded beside it
+in <archive>.inputs. The inputs are what decides the archive's bytes: the image's source files
+(by their path inside the image's own directory, so moving that directory rebuilds nothing),
+the content of this file and of oci.py, and the toolchain versions. verify.py is no input.
 
-    python -m tools.images             # build what is missing or stale, print the archive paths
-    python -m tools.images --verify    # also: skopeo inspect both, and run Eureka read-only as
-                                       # uid 10001 in private namespaces until /actuator/health is UP
+    python3 -m tools.images             # build what is missing or stale, print the archive paths
+    python3 -m tools.images --verify    # also: skopeo inspect both, and run Eureka (verify.py)
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
+from tools.common import ToolError, cache_dir, go_build, progress, run
+
 from . import oci
-from .common import ROOT, ToolError, cache_dir, go_build, progress, run
 
 PAUSE_TAG = "3.10"
 EUREKA_TAG = "1.0.0"
-PAUSE_SRC = ROOT / "tools" / "images" / "pause"
-EUREKA_SRC = ROOT / "images" / "eureka-server"
+HERE = Path(__file__).resolve().parent
+PAUSE_SRC = HERE / "pause"
+EUREKA_SRC = HERE / "eureka-server"
 EUREKA_UID = 10001
 
 # What Spring Boot + Eureka need at run time. jdeps finds most of it statically and is added
@@ -53,17 +52,22 @@ def images_dir() -> Path:
     return d
 
 
-def _out(cmd: list[str], **kw) -> str:
+def output(cmd: list[str], **kw) -> str:
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         raise ToolError(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
     return r.stdout + r.stderr
 
 
-def _hash_inputs(files: list[Path], extra: list[str]) -> str:
+def inputs_key(sources: Path, extra: list[str]) -> str:
+    """The hash an archive is cached under: the builder (this file) and the writer (oci.py) by
+    content, each source file by its path relative to `sources` and its content, then `extra`
+    (toolchain versions, flags). Where the checkout or the source directory lives is no input."""
     h = hashlib.sha256()
-    for p in [Path(__file__), Path(oci.__file__), *files]:
-        h.update(f"file {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}\n".encode())
+    named = [("builder", Path(__file__)), ("oci-writer", Path(oci.__file__))]
+    named += [(f"source {p.relative_to(sources).as_posix()}", p) for p in _source_files(sources)]
+    for name, p in named:
+        h.update(f"file {name}\n".encode())
         h.update(hashlib.sha256(p.read_bytes()).digest())
     for x in extra:
         h.update(f"extra {x}\n".encode())
@@ -96,8 +100,8 @@ def _stamp(archive: Path, inputs: str) -> None:
 
 def build_pause() -> Path:
     archive = images_dir() / f"pause-{PAUSE_TAG}.oci.tar"
-    go_version = _out(["go", "version"]).strip() if shutil.which("go") else "no-go"
-    inputs = _hash_inputs(_source_files(PAUSE_SRC), [go_version, "CGO_ENABLED=0 -trimpath -s -w"])
+    go_version = output(["go", "version"]).strip() if shutil.which("go") else "no-go"
+    inputs = inputs_key(PAUSE_SRC, [go_version, "CGO_ENABLED=0 -trimpath -s -w"])
     if _cached(archive, inputs):
         progress(f"pause {PAUSE_TAG}: cached")
         return archive
@@ -126,7 +130,7 @@ def _jdk_versions() -> list[str]:
     out = []
     for cmd in (["java", "-version"], ["jlink", "--version"], ["mvn", "-v"]):
         try:
-            out.append(_out(cmd).strip().splitlines()[0])
+            out.append(output(cmd).strip().splitlines()[0])
         except (OSError, ToolError, IndexError):
             out.append(f"{cmd[0]}: missing")
     return out
@@ -223,7 +227,7 @@ def _passwd_group() -> list[oci.Entry]:
 def build_eureka() -> Path:
     archive = images_dir() / f"eureka-server-{EUREKA_TAG}.oci.tar"
     glibc = os.confstr("CS_GNU_LIBC_VERSION") or "unknown-libc"
-    inputs = _hash_inputs(_source_files(EUREKA_SRC), [*_jdk_versions(), glibc, ",".join(JRE_MODULES)])
+    inputs = inputs_key(EUREKA_SRC, [*_jdk_versions(), glibc, ",".join(JRE_MODULES)])
     if _cached(archive, inputs):
         progress(f"eureka-server {EUREKA_TAG}: cached")
         return archive
@@ -279,123 +283,6 @@ def build_eureka() -> Path:
     return archive
 
 
-# --- verification ----------------------------------------------------------------------------
-
-# Runs inside `unshare --mount --net --pid --fork`: only a loopback interface exists, so nothing
-# the app does can leave the machine. The rootfs is bind-mounted read-only, /tmp is a tmpfs, and
-# the JVM runs as 10001:10001 with no capabilities (a uid change from root drops them).
-_SANDBOX = r"""
-set -eu
-R="$1"; HOSTS="$2"; LOG="$3"; PORT=8761
-ip link set lo up
-mount --make-rprivate /
-mount --bind "$R" "$R"
-mount -o remount,bind,ro "$R"
-mount -t tmpfs -o mode=1777,nosuid,nodev,size=256m tmpfs "$R/tmp"
-mount -t proc proc "$R/proc"
-mount --rbind /dev "$R/dev"
-mount --bind "$HOSTS" "$R/etc/hosts"
-T0=$(date +%s.%N)
-python3 - "$R" >"$LOG" 2>&1 <<'PY' &
-import os, sys
-r = sys.argv[1]
-os.chroot(r); os.chdir("/app")
-os.setgroups([]); os.setgid(10001); os.setuid(10001)
-env = {"PATH": "/opt/java/bin:/usr/bin:/bin", "JAVA_TOOL_OPTIONS": "-Djava.io.tmpdir=/tmp", "HOSTNAME": "eureka-0"}
-os.execve("/opt/java/bin/java", ["/opt/java/bin/java", "-jar", "/app/app.jar", "--server.address=127.0.0.1"], env)
-PY
-PID=$!
-echo "java pid $PID"
-ok=""
-for i in $(seq 1 600); do
-  if ! kill -0 "$PID" 2>/dev/null; then echo "java exited early"; break; fi
-  if curl -fsS "http://127.0.0.1:$PORT/actuator/health" 2>/dev/null | grep -q '"status":"UP"'; then ok=1; break; fi
-  sleep 0.2
-done
-T1=$(date +%s.%N)
-rc=1
-if [ -n "$ok" ]; then
-  echo "STARTUP_SECONDS $(python3 -c "print(round($T1 - $T0, 2))")"
-  echo "HEALTH $(curl -fsS http://127.0.0.1:$PORT/actuator/health)"
-  echo "LIVENESS $(curl -fsS http://127.0.0.1:$PORT/actuator/health/liveness)"
-  echo "READINESS $(curl -fsS http://127.0.0.1:$PORT/actuator/health/readiness)"
-  echo "APPS $(curl -fsS -H 'Accept: application/json' http://127.0.0.1:$PORT/eureka/apps)"
-  echo "TMP $(ls "$R/proc/$PID/root/tmp" 2>/dev/null | tr '\n' ' ')"
-  rc=0
-fi
-kill -TERM "$PID" 2>/dev/null || true
-wait "$PID" 2>/dev/null || true
-exit $rc
-"""
-
-
-def verify(pause: Path, eureka: Path) -> None:
-    if not shutil.which("skopeo"):
-        raise ToolError("skopeo is needed for --verify (Debian: apt-get install skopeo)")
-    for a in (pause, eureka):
-        info = json.loads(_out(["skopeo", "inspect", f"oci-archive:{a}"]))
-        cfg = json.loads(_out(["skopeo", "inspect", "--config", f"oci-archive:{a}"]))
-        progress(f"skopeo inspect {a.name}: {info['Digest']} {info['Os']}/{info['Architecture']} layers={len(info['Layers'])} "
-                 f"entrypoint={cfg['config'].get('Entrypoint')} user={cfg['config'].get('User')}")  # fmt: skip
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        raise ToolError("the run check needs root and unshare(1)")
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="eureka-rootfs-") as td:
-        rootfs = Path(td) / "rootfs"
-        rootfs.mkdir()
-        oci.extract_layers(eureka, rootfs)
-        for d in ("proc", "dev"):  # mount points a runtime would make
-            (rootfs / d).mkdir(exist_ok=True)
-        (rootfs / "etc" / "hosts").touch()
-        hosts = Path(td) / "hosts"  # what the kubelet would mount
-        hosts.write_text("127.0.0.1 localhost\n127.0.0.1 eureka-0\n::1 localhost\n")
-        log = Path(td) / "java.log"
-        progress("eureka-server: starting java (read-only rootfs, uid 10001, tmpfs /tmp, loopback-only netns)")
-        t0 = time.monotonic()
-        r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--uts", "--fork", "sh", "-c", "hostname eureka-0; " + _SANDBOX, "sh", str(rootfs), str(hosts), str(log)],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
-        for line in r.stdout.splitlines():
-            progress(f"  {line[:400]}")
-        java_log = log.read_text(errors="replace") if log.exists() else ""
-        kept = cache_dir() / "build" / "images" / "eureka-server" / "verify-java.log"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_text(java_log)
-        progress(f"eureka-server: the JVM's output is in {kept}")
-        if r.returncode != 0:
-            raise ToolError(
-                f"eureka-server did not come up ({time.monotonic() - t0:.0f}s):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}\n--- java ---\n{java_log[-8000:]}"
-            )
-        for x in java_log.splitlines():
-            if any(w in x for w in (" WARN ", " ERROR ", "Exception")):
-                progress(f"  java: {x.strip()[:300]}")
-        started = [x for x in java_log.splitlines() if "Started EurekaServerApplication" in x]
-        if started:
-            progress(f"  {started[0].strip()[-160:]}")
-
-
 def ensure() -> list[Path]:
     """Build (or take from the cache) every image the stacks load into their registries."""
     return [build_pause(), build_eureka()]
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--verify", action="store_true", help="skopeo inspect both archives and run the Eureka image")
-    args = ap.parse_args()
-    try:
-        pause, eureka = ensure()
-        for a in (pause, eureka):
-            progress(f"{a.name}: {a.stat().st_size / 1e6:.1f} MB")
-        if args.verify:
-            verify(pause, eureka)
-    except ToolError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(pause)
-    print(eureka)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ and each layer. Everything is deterministic: layer entries are sorted, owned by 
 says otherwise, have mtime 0 and no user/group names; gzip headers carry mtime 0 and no file name;
 JSON is written with sorted keys. The same inputs give the same bytes, so the same digests.
 
-    from tools.oci import directory, file, write_oci_archive
+    from images.oci import directory, file, write_oci_archive
     write_oci_archive(out, [[file("/pause", source=binary, mode=0o755)]],
                       {"architecture": "amd64", "os": "linux", "config": {"Entrypoint": ["/pause"]}}, "3.10")
 """
