@@ -16,7 +16,7 @@ from .fields import MISSING, REMOVE
 from .hosts import Host, free_addresses
 from .registry import default_archive, expand, parse_image
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing is not imported at run time (import cost of every preview)
 if TYPE_CHECKING:
     import ipaddress
 
@@ -241,7 +241,9 @@ def _listed(s: Settings) -> list[str] | None:
     return None if any(n is None for n in names) else names
 
 
-def _add_image(r: Reader, image: str, at: int) -> tuple[Edit, ...]:
+def _add_image(image: str, at: int) -> tuple[Edit, ...]:
+    """The edits that list `image` in registry.images, with its archive where tools.images leaves it
+    (a placeholder otherwise, which fixes.py turns into `<value>`)."""
     path = f"registry.images[{at}]"
     archive = default_archive(image)
     return (Edit(f"{path}.name", image), Edit(f"{path}.archive", archive if os.path.isfile(expand(archive)) else "/path/to/image.oci.tar"))
@@ -257,20 +259,20 @@ def pause_image_is_in_the_registry(r: Reader, s: Settings, hosts: Placed) -> Non
     parsed = parse_image(pause)
     same_repo = [n for n in names if parsed and (parse_image(n) or ("",))[0] == parsed[0]]
     if same_repo and r.written("pauseImage"):
-        r.problem("pauseImage", f"an image that registry.images provides ({', '.join(names)})", pause, *same_repo, fixes=[_add_image(r, pause, len(names))])
+        r.problem("pauseImage", f"an image that registry.images provides ({', '.join(names)})", pause, *same_repo, fixes=[_add_image(pause, len(names))])
         return
     r.problem(
         "registry.images",
         f"a list that includes the pause image ({pause}) so nodes never reach the internet for it",
         names,
-        fixes=[_add_image(r, pause, len(names))],
+        fixes=[_add_image(pause, len(names))],
     )
 
 
 @rule
 def eureka_image_is_in_the_registry(r: Reader, s: Settings, hosts: Placed) -> None:
     """An image no registry.images entry provides would fail only at pull time. A digest
-    reference is accepted when its repository is listed (the digest is checked at push)."""
+    reference is accepted when its repository is listed (which digest a tag holds is known only after the push)."""
     names, image = _listed(s), s.eureka.image
     if names is None or not image or image in names:
         return
@@ -281,7 +283,7 @@ def eureka_image_is_in_the_registry(r: Reader, s: Settings, hosts: Placed) -> No
         "eureka.image",
         f"an image that registry.images provides ({', '.join(names) or 'none listed'}); list it there with its archive, or the pull fails on the nodes",
         image,
-        fixes=[_add_image(r, image, len(names))] + [(Edit("eureka.image", n),) for n in names if n != s.pause_image],
+        fixes=[_add_image(image, len(names))] + [(Edit("eureka.image", n),) for n in names if n != s.pause_image],
     )
 
 

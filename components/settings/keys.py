@@ -68,7 +68,7 @@ def check_keys(r: Reader, t: Tree, value: Any, base: str = "", everywhere: Tree 
     """Refuse keys the platform does not read (they would be silently ignored), with a did-you-mean."""
     everywhere = t if everywhere is None else everywhere
     if not isinstance(value, Mapping):
-        if base and value is not MISSING:
+        if base and value is not MISSING and value is not None:  # `ssh:` left empty in YAML is "not set"
             keys = ", ".join(k for k in t if k != "__spec__")
             optional = "__spec__" in t and optional_tree(t)
             r.claimed.add(base)
