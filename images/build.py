@@ -101,7 +101,7 @@ def _stamp(archive: Path, inputs: str) -> None:
 def build_pause() -> Path:
     archive = images_dir() / f"pause-{PAUSE_TAG}.oci.tar"
     go_version = output(["go", "version"]).strip() if shutil.which("go") else "no-go"
-    inputs = inputs_key(PAUSE_SRC, [go_version, "CGO_ENABLED=0 -trimpath -s -w"])
+    inputs = inputs_key(PAUSE_SRC, [go_version, "CGO_ENABLED=0 -trimpath -buildvcs=false -s -w"])
     if _cached(archive, inputs):
         progress(f"pause {PAUSE_TAG}: cached")
         return archive

@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--workers must be 1..20")
     try:
         if a.command != "up" and not instance.exists(a.instance):
-            progress(f"no lab instance {a.instance!r} on this machine: nothing to {a.command}")
+            progress(f"no lab instance {a.instance!r} on this machine" + (": nothing to take down" if a.command == "down" else ""))
             return 0 if a.command == "down" else 1
         inst = instance.get(a.instance, create=True)
         workers = a.workers if a.workers is not None else inst.current_workers()

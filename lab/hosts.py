@@ -18,7 +18,7 @@ from pathlib import Path
 from tools.common import ToolError, progress, run
 
 from . import cgroups, network, system
-from .instance import Instance, LabHost, lab_root
+from .instance import Instance, LabHost, lab_root, lock
 
 SSH_OPTS = [
     "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
@@ -224,6 +224,11 @@ def _saved_sysctls() -> Path:
 
 
 def ensure_machine_sysctls(changes: list[str]) -> None:
+    with lock("sysctls"):
+        _set_machine_sysctls(changes)
+
+
+def _set_machine_sysctls(changes: list[str]) -> None:
     saved = _saved_sysctls()
     before = json.loads(saved.read_text()) if saved.is_file() else {}
     for key, want in MACHINE_SYSCTLS.items():
@@ -243,6 +248,11 @@ def ensure_machine_sysctls(changes: list[str]) -> None:
 
 
 def restore_machine_sysctls() -> None:
+    with lock("sysctls"):
+        _restore_machine_sysctls()
+
+
+def _restore_machine_sysctls() -> None:
     saved = _saved_sysctls()
     if not saved.is_file():
         return

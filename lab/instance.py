@@ -189,7 +189,7 @@ def get(name: str = DEFAULT, *, create: bool = False) -> Instance:
         return Instance(name, ipaddress.IPv4Network(json.loads(record.read_text())["network"]))
     if not create:
         raise ToolError(f"no lab instance {name!r} on this machine (`python3 -m tools.lab up --instance {name}` makes it)")
-    with _lock():
+    with lock("instances"):
         if not record.is_file():  # made by a concurrent `up` meanwhile
             network = _free_network()
             record.parent.mkdir(parents=True, exist_ok=True)
@@ -206,8 +206,10 @@ def others(than: Instance) -> list[Instance]:
 
 
 @contextmanager
-def _lock() -> Iterator[None]:
-    with open(lab_root() / ".instances.lock", "w") as f:
+def lock(what: str) -> Iterator[None]:
+    """An exclusive lock on something every instance shares (the instance records, the image,
+    the machine sysctls), so two `up`s at once (main job and e2e suite) take turns on it."""
+    with open(lab_root() / f".{what}.lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tools.common import ToolError, progress, run
 
 from . import system
-from .instance import lab_root
+from .instance import lab_root, lock
 
 SUITE = "bookworm"
 
@@ -142,6 +142,13 @@ def ensure_rootfs() -> Path:
     final = rootfs_path()
     if final.is_dir():
         return final
+    with lock("rootfs"):  # another instance's `up` may be building it right now
+        if not final.is_dir():
+            _build(final)
+    return final
+
+
+def _build(final: Path) -> None:
     ensure_host_tools()
     t0 = time.monotonic()
     tmp = final.with_name(final.name + ".tmp")
@@ -158,7 +165,6 @@ def ensure_rootfs() -> Path:
     tmp.rename(final)
     size = system.out(["du", "-sh", "--one-file-system", str(final)]).split()[0]
     progress(f"image {final.name} built in {time.monotonic() - t0:.0f}s ({size})")
-    return final
 
 
 def _debootstrap(tmp: Path, log: Path, t0: float) -> None:

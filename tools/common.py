@@ -60,8 +60,10 @@ def go_env() -> dict[str, str]:
 
 
 def go_build(workdir: Path, package: str, output: Path, *, ldflags: str = "", tags: str = "", cgo: bool = False, log: Path) -> None:
-    """`go build` one main package inside a wrapper module, writing to a temp file then renaming."""
-    cmd = ["go", "build", "-trimpath"]
+    """`go build` one main package inside a wrapper module, writing to a temp file then renaming.
+    No VCS stamp (-buildvcs=false): the binary would otherwise embed the checkout's commit and
+    dirty flag, so the same sources would give different bytes (and image digests) per commit."""
+    cmd = ["go", "build", "-trimpath", "-buildvcs=false"]
     if tags:
         cmd += ["-tags", tags]
     if ldflags:
