@@ -122,7 +122,7 @@ class RecordingMocks(Mocks):
 @functools.cache
 def tiny_oci_archive() -> str:
     """A small real OCI archive (the program reads its manifest digest), made once per run."""
-    from tools import oci
+    from images import oci
 
     path = Path(tempfile.mkdtemp(prefix="vmp-unit-")) / "tiny.oci.tar"
     oci.write_oci_archive(path, [[oci.file("hello", data=b"hello\n")]], {"architecture": "amd64", "os": "linux", "config": {}}, "1.0.0")
