@@ -9,8 +9,10 @@ from components.cluster import Cluster, ClusterArgs
 from components.eureka import EurekaServer, EurekaServerArgs
 from components.maintenance import NodeMaintenance, NodeMaintenanceArgs
 from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
+from components.sdk import drop_sdk_debug_messages
 from components.settings import load_settings
 
+drop_sdk_debug_messages()
 settings = load_settings()
 
 cluster = Cluster("cluster", ClusterArgs(settings))
