@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from components.settings.reference import default_config
 from tools.common import ToolError, progress, run
 
 from . import system
@@ -24,11 +25,8 @@ from .instance import lab_root, lock
 
 SUITE = "bookworm"
 
-# What the bootstrap's prereqs step checks for (components/settings defaults for Debian).
-HOST_PACKAGES = {
-    "controlPlane": ["openssl", "curl", "ca-certificates", "docker-registry", "skopeo", "apache2-utils"],
-    "worker": ["openssl", "curl", "ca-certificates", "containerd", "runc", "containernetworking-plugins", "iptables", "conntrack"],
-}
+# What the bootstrap's prereqs step checks for: the settings' defaults (hostPackages), baked in.
+HOST_PACKAGES = default_config()["hostPackages"]
 BASE_PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "procps", "ca-certificates",
     "curl", "openssl", "iptables", "conntrack", "kmod", "less",

@@ -8,6 +8,7 @@ be decrypted. Comments in the file are the lab's own and are rewritten each time
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ from tools.common import ToolError, pins, write_if_changed
 
 from . import binaries, hosts
 from .instance import Instance, LabHost
-from .rootfs import HOST_PACKAGES
 
 NAMESPACE = "vm-platform"
 IMAGES_DIR = "~/.cache/vm-platform/images"
@@ -70,7 +70,28 @@ def _running_host_keys(lab_hosts: list[LabHost]) -> dict[str, str]:
 
 
 def stack_values(inst: Instance, workers: int, host_keys: dict[str, str] | None, backend: str | None) -> dict[str, Any]:
-    """The config values (without the namespace prefix) of the instance's `local` stack."""
+    """The config values (without the namespace prefix) of the instance's `local` stack: what the
+    lab needs, minus every value that only restates the settings' own default (the default lives
+    in components/settings, once)."""
+    return _without_defaults(_lab_values(inst, workers, host_keys, backend))
+
+
+def _without_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    from components.settings.reference import restated_defaults
+
+    out = copy.deepcopy(values)
+    for path in restated_defaults(values):
+        *parents, leaf = path.split(".")
+        node = out
+        for part in parents:
+            node = node[part]
+        del node[leaf]
+    for key in [k for k, v in out.items() if v == {}]:  # a section left with nothing to say
+        del out[key]
+    return out
+
+
+def _lab_values(inst: Instance, workers: int, host_keys: dict[str, str] | None, backend: str | None) -> dict[str, Any]:
     lab_hosts = inst.hosts(workers)
     keys = _running_host_keys(lab_hosts) if host_keys is None else host_keys
     if backend is None:
@@ -91,7 +112,6 @@ def stack_values(inst: Instance, workers: int, host_keys: dict[str, str] | None,
         "network": _network(inst, backend),
         "binaries": {"source": "local", "localDir": str(binaries.out_dir()), "etcdVersion": lab["etcd"], "flannelVersion": lab["flannel"]},
         "registry": _registry(),
-        "hostPackages": {"controlPlane": list(HOST_PACKAGES["controlPlane"]), "worker": list(HOST_PACKAGES["worker"])},
         "runtime": {"cgroupDriver": "cgroupfs", "restrictOomScoreAdj": True, "cniBinDir": "/usr/lib/cni", "snapshotter": "overlayfs", "maxOpenFiles": 20000},
         "kubelet": {k: v for k, v, _ in KUBELET_OVERRIDES},
         "eureka": _eureka(),
@@ -169,7 +189,7 @@ def render(inst: Instance, config: dict[str, Any], key: str, kept: tuple[str | N
     """The stack file's text: a comment header (what writes it, why the lab's values are what they
     are), then the YAML document."""
     salt, secrets = kept
-    backend = config[f"{NAMESPACE}:network"]["backend"]
+    backend = config[f"{NAMESPACE}:network"].get("backend", "vxlan")  # absent: the default, vxlan
     reasons = {
         "network.backend": "per the lab's check: vxlan devices work inside a network namespace"
         if backend == "vxlan"

@@ -132,8 +132,11 @@ def test_one_kubelet_setting_restarts_kubelet_alone(local: tuple[Project, auto.S
     assert "maxPods: 60" in lab.ssh(WORKER, "cat /etc/vm-platform/kubelet.yaml").stdout
 
 
-def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(local: tuple[Project, auto.Stack]):
+def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(local: tuple[Project, auto.Stack], lab: Lab):
     project, stack = local
+    # The new tag must be one the registry provides (here: pushed by other means, no archive).
+    images = len(lab.config["vm-platform:registry"]["images"])
+    project.set_path(stack, f"registry.images[{images}].name", "eureka-server:1.0.1")
     project.set_path(stack, "eureka.image", "eureka-server:1.0.1")
     try:
         preview = project.preview(stack)
@@ -143,6 +146,7 @@ def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(lo
         assert "eureka-server:1.0.1" in preview.stdout
     finally:
         project.set_path(stack, "eureka.image", "eureka-server:1.0.0")
+        project.pulumi("config", "rm", "--path", "-s", stack.name, f"registry.images[{images}]")
 
 
 def test_up_killed_mid_bootstrap_converges(local: tuple[Project, auto.Stack], lab: Lab):

@@ -34,7 +34,7 @@ def mock_config(stack: str) -> dict[str, Any]:
     if cfg["registry"].get("auth"):
         cfg["registryPassword"] = "a-throwaway-registry-password"
     if cfg["binaries"].get("source") == "local":
-        cfg["binaries"] = {**dev["binaries"], "etcdVersion": cfg["binaries"]["etcdVersion"], "flannelVersion": cfg["binaries"]["flannelVersion"]}
+        cfg["binaries"] = {**dev["binaries"], **{k: v for k, v in cfg["binaries"].items() if k in ("etcdVersion", "flannelVersion")}}
     return cfg
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.settings import Secret
 from lab import instance, stackfile
 from tools.common import ROOT, ToolError
 
@@ -136,3 +137,17 @@ def test_a_stack_file_that_is_not_yaml_is_not_overwritten():
     with pytest.raises(ToolError, match="not valid YAML"):
         stackfile.kept_from(e.stack_file, {})
     assert e.stack_file.read_text() == "config: [unclosed\n"
+
+
+def test_the_lab_stack_file_says_only_what_differs_from_the_settings_defaults():
+    """Defaults live in components/settings: the lab's stack file neither restates one nor holds
+    anything the settings would refuse (files on this machine aside)."""
+    from components.settings.reference import check_stack_config
+
+    for workers in (1, 2):
+        inst = instance.Instance(instance.DEFAULT, instance.DEFAULT_NETWORK)
+        keys = {h.name: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkeyforthetest" for h in inst.hosts(workers)}
+        values = stackfile.stack_values(inst, workers, keys, "vxlan")
+        assert check_stack_config({**values, "sshPrivateKey": Secret("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n")}, "local") == []
+        assert "ssh" not in values and "podSubnetLength" not in values["network"]  # defaults, left out
+        assert values["runtime"]["maxOpenFiles"] == 20000  # what the lab needs stays
