@@ -111,9 +111,10 @@ vmp_b64_name_ok() {
   [[ $1 =~ ^[A-Za-z0-9_-]+$ ]] || { log "refusing name '$1' in name=base64 input"; return 1; }
 }
 
-# vmp_etcdctl ARGS...: etcdctl (v3 API) against the local etcd with the etcd-admin client cert.
+# vmp_etcdctl ARGS...: etcdctl against the local etcd with the etcd-admin client cert. No
+# ETCDCTL_API: v3 is the only API of etcd 3.4+, and 3.6 warns about the variable on every call.
 vmp_etcdctl() {
-  ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert="$PKI/etcd-ca.crt" \
+  etcdctl --endpoints=https://127.0.0.1:2379 --cacert="$PKI/etcd-ca.crt" \
     --cert="$PKI/etcd-admin.crt" --key="$PKI/etcd-admin.key" "$@"
 }
 

@@ -84,7 +84,7 @@ def test_cold_up_bootstraps_a_ready_cluster(local: tuple[Project, auto.Stack], l
 
     # The pod-network config is in etcd.
     etcdctl = (
-        "ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt "
+        "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt "
         "--cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key get --print-value-only /coreos.com/network/config"
     )
     net = json.loads(lab.ssh(MASTER, etcdctl).stdout)
