@@ -45,6 +45,47 @@ class MicroserviceArgs:
     service_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
+def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The pod template's spec: one container, secure by default (see the module docstring)."""
+    port: dict = {"name": "http", "containerPort": a.container_port, "protocol": "TCP"}
+    if a.host_port:
+        port["hostPort"] = a.host_port
+    probe = {"httpGet": {"path": a.probe_path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    container = {
+        "name": a.app,
+        "image": a.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [port],
+        "env": [{"name": k, "value": v} for k, v in sorted(a.env.items())],
+        "readinessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay, "failureThreshold": 3},
+        "livenessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay + 50, "failureThreshold": 6},
+        "resources": {
+            "requests": {"cpu": a.resources.cpu_request, "memory": a.resources.memory_request},
+            "limits": {"cpu": a.resources.cpu_limit, "memory": a.resources.memory_limit},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": f"writable-{i}", "mountPath": d} for i, d in enumerate(a.writable_dirs)],
+    }
+    pod_spec = {
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}
+        ],
+    }
+    if a.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in a.image_pull_secrets]
+    return pod_spec
+
+
 def _int_or_str(v: str) -> int | str:
     return int(v) if v.isdigit() else v
 
@@ -63,42 +104,7 @@ class Microservice(pulumi.ComponentResource):
         super().__init__("vm-platform:apps:Microservice", name, None, opts)
         a = args
         labels = {"app": a.app}
-        port: dict = {"name": "http", "containerPort": a.container_port, "protocol": "TCP"}
-        if a.host_port:
-            port["hostPort"] = a.host_port
-        probe = {"httpGet": {"path": a.probe_path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
-        container = {
-            "name": a.app,
-            "image": a.image,
-            "imagePullPolicy": "IfNotPresent",
-            "ports": [port],
-            "env": [{"name": k, "value": v} for k, v in sorted(a.env.items())],
-            "readinessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay, "failureThreshold": 3},
-            "livenessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay + 50, "failureThreshold": 6},
-            "resources": {
-                "requests": {"cpu": a.resources.cpu_request, "memory": a.resources.memory_request},
-                "limits": {"cpu": a.resources.cpu_limit, "memory": a.resources.memory_limit},
-            },
-            "securityContext": {
-                "allowPrivilegeEscalation": False,
-                "privileged": False,
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-                "capabilities": {"drop": ["ALL"]},
-            },
-            "volumeMounts": [{"name": f"writable-{i}", "mountPath": d} for i, d in enumerate(a.writable_dirs)],
-        }
-        pod_spec = {
-            "automountServiceAccountToken": False,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [container],
-            "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
-            "topologySpreadConstraints": [
-                {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}
-            ],
-        }
-        if a.image_pull_secrets:
-            pod_spec["imagePullSecrets"] = [{"name": s} for s in a.image_pull_secrets]
+        pod_spec = _pod_spec(a, labels)
         meta = {"namespace": a.namespace, "labels": labels}
         self.deployment = KubernetesObject(
             f"{name}-deployment",
