@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from components.settings import Secret, Settings, parse_settings
 from lab import hosts as lab_hosts
 from lab import instance, stackfile
 from tools.automation import ROOT, Project, new_project
@@ -35,6 +36,12 @@ class Lab:
     key_path: Path
     hosts: dict[str, str]  # name -> address
     instance: instance.Instance
+
+    @property
+    def settings(self) -> Settings:
+        """The stack's effective settings (defaults included: the stack file leaves them out)."""
+        raw = {k.split(":", 1)[1]: v for k, v in self.config.items()}
+        return parse_settings({**raw, "sshPrivateKey": Secret(self.key_path.read_text())}, "local", check_files=False)
 
     def ssh(self, host: str, command: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*lab_hosts.ssh_command(host, self.instance), command], capture_output=True, text=True, check=check, timeout=timeout)

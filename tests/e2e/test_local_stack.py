@@ -72,7 +72,7 @@ def test_cold_up_bootstraps_a_ready_cluster(local: tuple[Project, auto.Stack], l
     nodes = json.loads(kubectl(kc, "get", "nodes", "-o", "json").stdout)["items"]
     worker = next(n for n in nodes if n["metadata"]["name"] == WORKER)
     assert {c["type"]: c["status"] for c in worker["status"]["conditions"]}["Ready"] == "True"
-    assert worker["status"]["nodeInfo"]["kubeletVersion"] == lab.config["vm-platform:kubernetesVersion"]
+    assert worker["status"]["nodeInfo"]["kubeletVersion"] == lab.settings.kubernetes_version
     assert worker["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
 
     # The API server answers over TLS only, with anonymous auth off and RBAC on.
@@ -88,11 +88,11 @@ def test_cold_up_bootstraps_a_ready_cluster(local: tuple[Project, auto.Stack], l
         "--cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key get --print-value-only /coreos.com/network/config"
     )
     net = json.loads(lab.ssh(MASTER, etcdctl).stdout)
-    assert net["Network"] == lab.config["vm-platform:network"]["podCidr"]
+    assert net["Network"] == lab.settings.network.pod_cidr
 
     # Eureka (the smoke workload) runs from the private registry; so does the pause image.
     dep = json.loads(kubectl(kc, "-n", "platform", "get", "deployment", "eurekaserver", "-o", "json").stdout)
-    assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"] == lab.config["vm-platform:eureka"]["replicas"]
+    assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"] == lab.settings.eureka.replicas
     registry = stack.outputs()["registryEndpoint"].value
     images = lab.ssh(WORKER, "ctr -n k8s.io images ls -q | grep -v '^sha256:'").stdout.split()
     assert images and all(i.startswith(f"{registry}/") for i in images), images
@@ -135,7 +135,7 @@ def test_one_kubelet_setting_restarts_kubelet_alone(local: tuple[Project, auto.S
 def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(local: tuple[Project, auto.Stack], lab: Lab):
     project, stack = local
     # The new tag must be one the registry provides (here: pushed by other means, no archive).
-    images = len(lab.config["vm-platform:registry"]["images"])
+    images = len(lab.settings.registry.images)
     project.set_path(stack, f"registry.images[{images}].name", "eureka-server:1.0.1")
     project.set_path(stack, "eureka.image", "eureka-server:1.0.1")
     try:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.settings import Secret
-from lab import instance, stackfile
+from lab import instance, stackfile, system
 from tools.common import ROOT, ToolError
 
 HOST_KEYS = {f"lab-{i}": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i}" for i in ("master", "worker-1", "worker-2")}
@@ -18,8 +18,10 @@ HOST_KEYS = {f"lab-{i}": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i}" for i in ("
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cache of its own: instance records and stack files never touch the machine's lab."""
+    """A cache of its own: instance records and stack files never touch the machine's lab, and a
+    lab running on the machine (its network namespaces) is not seen."""
     monkeypatch.setenv("VMP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(system, "netns_list", lambda: [])
     monkeypatch.setattr(instance, "_machine_networks", lambda: [ipaddress.IPv4Network("10.0.0.0/24"), ipaddress.IPv4Network("0.0.0.0/0")])
     return tmp_path / "cache"
 
