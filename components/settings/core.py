@@ -173,6 +173,19 @@ def fix_command(path: str, value: Any = None, secret: bool = False) -> str:
 # Values and the reader
 
 
+def lookup(raw: Any, path: str) -> Any:
+    """The value at a `pulumi config --path` style path (a.b[0].c) in raw config, or MISSING."""
+    node = raw
+    for part in split(path):
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                return MISSING
+        elif not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
 class Reader:
     """Reads typed values from the raw config, collecting problems instead of raising.
 
@@ -189,15 +202,7 @@ class Reader:
         self.unknown: dict[str, list[str]] = {}  # parent path -> unknown keys written there
 
     def get(self, path: str) -> Any:
-        node: Any = self.raw
-        for part in split(path):
-            if isinstance(part, int):
-                if not isinstance(node, list) or part >= len(node):
-                    return MISSING
-            elif not isinstance(node, Mapping) or part not in node:
-                return MISSING
-            node = node[part]
-        return node
+        return lookup(self.raw, path)
 
     def written(self, path: str) -> bool:
         return self.get(path) is not MISSING

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from .core import Edit, Fix, Problem, Secret, fix_command, leaves, quote, split
+from .core import Edit, Fix, Problem, Secret, fix_command, leaves, lookup, quote, split
 from .fields import MISSING, NO_VALUE, REMOVE
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost of every preview)
@@ -25,18 +25,6 @@ if TYPE_CHECKING:
 
 def _key(p: Problem) -> tuple[str, str]:
     return p.path, p.expected
-
-
-def _get(raw: Any, path: str) -> Any:
-    node = raw
-    for part in split(path):
-        if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
-                return MISSING
-        elif not isinstance(node, Mapping) or part not in node:
-            return MISSING
-        node = node[part]
-    return node
 
 
 def _copy(node: Any) -> Any:
@@ -73,7 +61,7 @@ def apply(raw: Mapping[str, Any], edits: Fix) -> dict[str, Any]:
         parts = split(e.path)
         node: Any = out
         for part, nxt in zip(parts, parts[1:], strict=False):
-            child = _get(node, str(part) if isinstance(part, str) else f"[{part}]")
+            child = lookup(node, str(part) if isinstance(part, str) else f"[{part}]")
             if not isinstance(child, dict | list):
                 child = [] if isinstance(nxt, int) else {}
                 _put(node, part, child)
@@ -94,7 +82,7 @@ def flatten(raw: Mapping[str, Any], fix: Fix) -> Fix:
     out: list[Edit] = []
     for e in fix:
         structured = isinstance(e.value, Mapping | list | tuple)
-        if structured and _get(raw, e.path) is not MISSING and Edit(e.path, REMOVE) not in out:
+        if structured and lookup(raw, e.path) is not MISSING and Edit(e.path, REMOVE) not in out:
             out.append(Edit(e.path, REMOVE))
         if structured:
             out += [Edit(p, v, e.secret or isinstance(v, Secret)) for p, v in leaves(e.path, e.value)]
