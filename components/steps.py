@@ -276,13 +276,16 @@ class HostSteps:
         """Copy a local file to the host (CopyToRemote; nothing is removed on destroy).
 
         digest: what identifies the file for the steps that read it (its sha256, an OCI
-        manifest digest)."""
+        manifest digest). The host's key is a trigger too: a host rebuilt from scratch (empty
+        disk, new SSH host key) gets its files copied again, and the preview shows that as a
+        replacement for that reason; a changed connection alone is an in-place update that a
+        provider may apply without copying."""
         command = remote.CopyToRemote(
             f"{self.prefix}-{name}",
             connection=self.target.connection,
             source=pulumi.FileAsset(source),
             remote_path=remote_path,
-            triggers=list(triggers) or None,
+            triggers=[*triggers, self.target.host.host_key],
             opts=pulumi.ResourceOptions(parent=self.parent, depends_on=self._depends_on([after])),
         )
         return Step(command, digest)

@@ -351,3 +351,15 @@ def test_expiry_report_is_parsed_and_never_installed_as_a_certificate(dev):
     stdin = dev.commands()[f"{WORKER}-certs"].inputs["stdin"]
     names = [line.split("=", 1)[0] for line in stdin.splitlines() if line]
     assert sorted(names) == ["ca", "etcd_ca", "flanneld", "kube-proxy", "kubelet"], names
+
+
+def test_a_rebuilt_host_gets_its_files_copied_again(dev):
+    """A reinstalled VM has a new SSH host key: every copy to it is replaced (re-copied), not
+    updated in place with nothing copied."""
+    new_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRebuiltHostKeyOfTheControlPlane"
+    rebuilt = with_config(lambda c: c["controlPlane"].update(hostKey=new_key))
+    copies = [n for n, r in dev.resources.items() if r.type == "command:remote:CopyToRemote"]
+    assert copies and all(n.startswith(f"{CP}-") for n in copies)
+    for name in copies:
+        assert new_key in rebuilt.resources[name].inputs["triggers"]
+        assert "triggers" in changed(dev, rebuilt)[name]
