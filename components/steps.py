@@ -179,7 +179,9 @@ class HostSteps:
         """Run `script` on the host as the step `<prefix>-<name>`.
 
         reads: steps whose effect this step consumes; their digests are its triggers (a change
-            re-creates it) and they are its dependencies. after: dependencies only.
+            re-creates it) and they are its dependencies; for a step with a delete, they are part
+            of its command line instead (a change updates it: no replacement whose old delete
+            would undo the new step). after: dependencies only.
         secret: stdin carries a secret or stdout is one, so output logging is off and stdout and
             stderr are stored as secrets. Other steps log only stderr, where the scripts write
             their human lines; stdout is machine data (CA bundles, stamps) the program reads.
@@ -187,15 +189,23 @@ class HostSteps:
         digest: defaults to the sha256 of stdin, when there is one.
         """
         self._shared.add(self.prefix, script, *([delete[0]] if delete else []))
-        triggers = []
+        triggers: list[pulumi.Input[str]] = []
         for read in reads:
             if read.digest is None:
                 raise TypeError(f"{self.prefix}-{name} reads {read.command._name}, which has no digest to key on")
             triggers.append(read.digest)
+        create: pulumi.Input[str] = r.command_line(script, env or {})
+        if delete and triggers:
+            # A step that undoes itself on delete must not be replaced: the replacement's
+            # create runs first and the old step's delete then undoes it (and against a rebuilt
+            # host, whose key changed, the old delete cannot even connect). What it reads goes
+            # into its command line instead: a change is an update, which runs create again.
+            create = pulumi.Output.all(*triggers).apply(lambda digests: r.command_line(script, {**(env or {}), "VMP_READS": r.sha256("|".join(digests))[:16]}))
+            triggers = []
         command = remote.Command(
             f"{self.prefix}-{name}",
             connection=self.target.connection,
-            create=r.command_line(script, env or {}),
+            create=create,
             delete=r.command_line(*delete) if delete else None,
             stdin=stdin,
             triggers=triggers or None,

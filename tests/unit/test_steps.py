@@ -240,3 +240,14 @@ def test_stack_identity_follows_the_stack_file_not_the_checkout(tmp_path, monkey
         assert a.id != b.id and a.id == c.id and a.name == "vm-platform/local"
     finally:
         r.stack_owner.cache_clear()
+
+
+def test_no_step_that_undoes_itself_is_ever_replaced(dev):
+    """Replacement creates the new step before deleting the old one, so an old delete would undo
+    the new step (and on a rebuilt host it cannot connect): such steps carry what they read in
+    their command line (an update), never in triggers."""
+    undoing = {n: r.inputs for n, r in dev.resources.items() if r.type == "command:remote:Command" and r.inputs.get("delete")}
+    assert undoing and not [n for n, i in undoing.items() if i.get("triggers")]
+    cni = dev.resources["centos-minion-1-cni-config"].inputs
+    # It follows flanneld's restart (a restart's digest is its id, new with every restart).
+    assert f"VMP_READS={r.sha256('centos-minion-1-flanneld-restart-id')[:16]} " in cni["create"]
