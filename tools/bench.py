@@ -3,7 +3,7 @@
   2. the dev stack,
   3. the dev stack with the policy pack,
 measured in one run, interleaved, on the same machine. Prints medians and ratios.
-Goals: dev <= 1.3x the floor; the policy pack adds <= 10% to the dev preview.
+Goals: dev <= 2.0x the floor (issue 8); the policy pack adds <= 10% to the dev preview.
 
     python3 -m tools.bench [--runs 7]
 """
@@ -65,7 +65,7 @@ def main() -> int:
     print(f"runs per case: {args.runs} (interleaved, after one warm-up round)")
     for k, v in med.items():
         print(f"  {k:28s} median {v:6.2f} s   (min {min(times[k]):.2f}, max {max(times[k]):.2f})")
-    print(f"ratio dev / floor            {dev / floor:5.2f}x   (goal <= 1.30x)")
+    print(f"ratio dev / floor            {dev / floor:5.2f}x   (goal <= 2.00x)")
     print(f"ratio dev+policy / dev       {pol / dev:5.2f}x   (goal <= 1.10x)")
     return 0
 
