@@ -24,7 +24,9 @@ from pulumi import automation as auto
 from . import engine
 from .common import ROOT
 
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components")
+# What the program needs: itself, and the pack's image-reference grammar it shares
+# (components/settings reads references as the pack does).
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "policy/rules/__init__.py", "policy/rules/imageref.py")
 TEST_PASSPHRASE = "throwaway-test-passphrase"
 
 
@@ -41,6 +43,7 @@ def copy_project(dest: Path, stack_files: dict[str, dict[str, Any]]) -> Path:
         if src.is_dir():
             shutil.copytree(src, dest / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     text = (dest / "Pulumi.yaml").read_text()
     (dest / "Pulumi.yaml").write_text(re.sub(r"virtualenv: venv\b", f"virtualenv: {ROOT / 'venv'}", text))

@@ -7,8 +7,9 @@ image first) must be listed in registry.images, or it fails at pull time.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
+
+from policy.rules.imageref import parse_image_ref
 
 from .core import Reader, Secret
 from .fields import Bool, Int, Items, Kind, SecretValue, Spec, Text, setting, spec_of
@@ -17,22 +18,18 @@ TYPE_CHECKING = False  # typing is not imported at run time (import cost of ever
 if TYPE_CHECKING:
     from typing import Any
 
-REPO = r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-DIGEST = r"sha256:[a-f0-9]{64}"
 ABSOLUTE_PATH = r"/\S*"
 IMAGES_CACHE = "~/.cache/vm-platform/images"  # where python -m tools.images writes the archives
 
 
 def parse_image(ref: str) -> tuple[str, str, str] | None:
-    """Split `repo:tag` or `repo@sha256:...` into (repo, tag, digest); None when malformed."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return (repo, "", digest) if re.fullmatch(REPO, repo) and re.fullmatch(DIGEST, digest) else None
-    if ":" not in ref:
+    """Split `repo:tag` or `repo@digest` (an image inside the private registry: no registry host,
+    one of tag or digest) into (repo, tag, digest); None when malformed. The grammar is the
+    policy pack's (policy/rules/imageref.py), so the stack and the pack read references alike."""
+    ref_ = parse_image_ref(ref)
+    if ref_.registry or not ref_.well_formed or bool(ref_.tag) == bool(ref_.digest):
         return None
-    repo, tag = ref.rsplit(":", 1)
-    return (repo, tag, "") if re.fullmatch(REPO, repo) and re.fullmatch(TAG, tag) else None
+    return ref_.repository, ref_.tag, ref_.digest
 
 
 class Image(Kind):
