@@ -117,8 +117,17 @@ class Project:
     def stack(self, name: str, secrets: dict[str, str] | None = None) -> auto.Stack:
         st = auto.create_or_select_stack(name, work_dir=str(self.dir), opts=self.workspace_opts())
         for k, v in (secrets or {}).items():
-            st.set_config(k, auto.ConfigValue(v, secret=True))
+            self.set_secret(st, k, v)
         return st
+
+    def set_secret(self, stack: auto.Stack, key: str, value: str, path: bool = False) -> None:
+        """`pulumi config set --secret` with the value on stdin: never on a command line, where
+        the host's process list would show it (the Automation API's set_config passes it as an
+        argument)."""
+        args = ["config", "set", "--secret", *(["--path"] if path else []), "-s", stack.name, key]
+        subprocess.run(
+            [str(self.engine_dir / "pulumi"), *args], input=value, cwd=self.dir, env={**os.environ, **self.env}, capture_output=True, text=True, check=True
+        )
 
     def set_path(self, stack: auto.Stack, path: str, value: Any) -> None:
         """`pulumi config set --path` (the command the README shows)."""

@@ -202,7 +202,7 @@ def test_registry_auth_turns_on_in_place(local: tuple[Project, auto.Stack], lab:
     project, stack = local
     project.set_path(stack, "registry.auth", "true")
     project.set_path(stack, "registry.username", "platform")
-    stack.set_config("registryPassword", auto.ConfigValue("lab-registry-password", secret=True))
+    project.set_secret(stack, "registryPassword", "lab-registry-password")
     t0 = time.monotonic()
     result = stack.up(color="never")
     print(f"\n[e2e] registry auth on: {time.monotonic() - t0:.1f} s; {result.summary.resource_changes}")
