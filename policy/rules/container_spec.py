@@ -53,12 +53,27 @@ def check_probes(wl: Workload, cfg: Config) -> Iterator[str]:
             yield f"{label.capitalize()} has no {' or '.join(missing)}. Add them (httpGet, tcpSocket, grpc or exec) on a port the container declares."
 
 
-def _probe_ports(c: Any) -> Iterator[tuple[str, Any]]:
+def _probe_ports(c: Any) -> Iterator[tuple[str, str, Any]]:
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         for handler in ("httpGet", "tcpSocket", "grpc"):
             port = get(c, probe, handler, "port")
             if port is not None and port is not UNKNOWN:
-                yield probe, port
+                yield probe, handler, port
+
+
+def _protocols(c: Any, port: Any) -> set[str] | None:
+    """The protocols a container declares `port` (a name or a number) with; None when any of
+    them cannot be known."""
+    n = number(port)
+    found: set[str] = set()
+    for p in seq(c, "ports"):
+        same = number(get(p, "containerPort")) == n if n is not None else get(p, "name") == port
+        if same:
+            protocol = get(p, "protocol", default="TCP")
+            if protocol is UNKNOWN:
+                return None
+            found.add(protocol if isinstance(protocol, str) else "TCP")
+    return found
 
 
 def declared_ports(c: Any) -> tuple[set[str], set[int]] | None:
@@ -92,24 +107,32 @@ def pod_ports(pod_spec: Any) -> tuple[set[str], set[int]] | None:
 
 @workload_rule(
     "probe-ports-declared",
-    "Probes target a port the container declares, by name or number.",
+    "Probes target a port the container declares, by name or number, with the protocol they speak (TCP).",
     MEDIUM,
     MANDATORY,
-    "Declare the probe's port in the container's ports[] (with a name such as http) and point the probe at that name.",
+    "Declare the probe's port in the container's ports[] (with a name such as http, protocol TCP) and point the probe at that name; probe UDP services with exec.",
     tags=RELIABILITY_TAGS,
 )
 def check_probe_ports(wl: Workload, cfg: Config) -> Iterator[str]:
-    """Probes target a port the container declares (by name or number)."""
+    """Probes target a port the container declares (by name or number) over TCP."""
     for label, c in containers(wl.pod_spec, init=False):
         declared = declared_ports(c)
         if declared is None:
             continue
         names, numbers = declared
-        for probe, port in _probe_ports(c):
+        for probe, handler, port in _probe_ports(c):
             n = number(port)
             ok = (int(n) in numbers) if n is not None else (port in names)
             if not ok:
                 yield f"{label.capitalize()} has a {probe} on port {show(port)}, which the container does not declare. Declare it in ports[] (e.g. name: http) or point the probe at a declared port."
+                continue
+            # httpGet, tcpSocket and grpc probes all connect over TCP: a port declared only as UDP (or SCTP) never answers them
+            protocols = _protocols(c, port)
+            if protocols and "TCP" not in protocols:
+                yield (
+                    f"{label.capitalize()} has a {probe} ({handler}) on port {show(port)}, but the container declares it as {'/'.join(sorted(protocols))}; "
+                    "the probe connects over TCP, so it always fails. Point the probe at a TCP port or use an exec probe."
+                )
 
 
 @workload_rule(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .common import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, UNKNOWN, Config, declared, get, integer, number, seq, strings
+from .common import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, UNKNOWN, Config, declared, get, integer, number, pairs, seq, strings
 from .kube import (
     EXEMPT_NAMESPACES,
     HOSTNAME_KEY,
@@ -38,22 +38,59 @@ def check_min_replicas(wl: Workload, cfg: Config) -> Iterator[str]:
         yield f"It runs {wl.replicas} replica(s), fewer than this stack's minimum of {want}. Set spec.replicas to at least {want}."
 
 
+NAMESPACE_NAME_KEY = "kubernetes.io/metadata.name"
+
+
+def _in_scope(term: Any, namespace: Any) -> bool | None:
+    """Whether a pod (anti-)affinity term counts pods of `namespace`, the workload's own. The term
+    covers the namespaces it lists plus those its namespaceSelector selects; with neither, only
+    the pod's own; an empty selector selects all. A resource rule sees no Namespace's labels, so
+    only a selector on kubernetes.io/metadata.name (which every namespace carries) is decided;
+    None: cannot be known."""
+    names, ns_selector = seq(term, "namespaces"), get(term, "namespaceSelector")
+    if names is UNKNOWN or ns_selector is UNKNOWN:
+        return None
+    if not names and ns_selector is None:
+        return True
+    if not isinstance(namespace, str) or not namespace or UNKNOWN in names:
+        return None
+    if namespace in names:
+        return True
+    if ns_selector is None:
+        return False
+    keys = [k for k, _ in pairs(ns_selector, "matchLabels") or []] + [get(e, "key") for e in seq(ns_selector, "matchExpressions") or []]
+    if any(k != NAMESPACE_NAME_KEY for k in keys):
+        return None
+    return selector_matches(ns_selector, {NAMESPACE_NAME_KEY: namespace})
+
+
+def _selects_own_pods(term: Any, wl: Workload) -> bool | None:
+    """Whether a topology spread constraint or pod anti-affinity term selects the workload's pods."""
+    matches = selector_matches(get(term, "labelSelector", default={}), wl.pod_labels)
+    if matches is False:
+        return False
+    scope = _in_scope(term, wl.namespace)
+    if scope is False:
+        return False
+    return True if matches and scope else None
+
+
 def _spreads_over_hosts(wl: Workload, keys: list[str]) -> bool | None:
     """Whether topology spread or pod anti-affinity on one of `keys` selects the pods themselves."""
     result: bool | None = False
     tsc = seq(wl.pod_spec, "topologySpreadConstraints")
     anti = get(wl.pod_spec, "affinity", "podAntiAffinity")
-    if tsc is UNKNOWN or anti is UNKNOWN:
+    required, preferred = seq(anti, "requiredDuringSchedulingIgnoredDuringExecution"), seq(anti, "preferredDuringSchedulingIgnoredDuringExecution")
+    if UNKNOWN in (tsc, anti, required, preferred):
         return None
-    terms = [*seq(anti, "requiredDuringSchedulingIgnoredDuringExecution")]
-    terms += [get(t, "podAffinityTerm") for t in seq(anti, "preferredDuringSchedulingIgnoredDuringExecution")]
+    terms = [*required, *(get(t, "podAffinityTerm") for t in preferred)]
     for term in [*tsc, *terms]:
         key = get(term, "topologyKey")
         if key is UNKNOWN:
             result = None
         if key not in keys:
             continue
-        matches = selector_matches(get(term, "labelSelector", default={}), wl.pod_labels)
+        matches = _selects_own_pods(term, wl)
         if matches:
             return True
         if matches is None:
@@ -149,7 +186,7 @@ def check_host_ports(wl: Workload, cfg: Config) -> Iterator[str]:
 
 def _required_host_anti_affinity(wl: Workload) -> bool:
     for term in seq(get(wl.pod_spec, "affinity", "podAntiAffinity", default={}), "requiredDuringSchedulingIgnoredDuringExecution") or []:
-        if get(term, "topologyKey") == HOSTNAME_KEY and selector_matches(get(term, "labelSelector", default={}), wl.pod_labels):
+        if get(term, "topologyKey") == HOSTNAME_KEY and _selects_own_pods(term, wl):
             return True
     return False
 

@@ -29,6 +29,18 @@ def init_container(**sc: Any) -> dict[str, Any]:
     return d(**{"P.initContainers": [c]})
 
 
+def anti_affinity(*, required: bool = False, replicas: int = 2, **scope: Any) -> dict[str, Any]:
+    """The compliant Deployment spread only by pod anti-affinity on hostname, its term scoped by
+    `scope` (namespaces=..., namespaceSelector=...)."""
+    term = {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "eurekaserver"}}, **scope}
+    anti = (
+        {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        if required
+        else {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100.0, "podAffinityTerm": term}]}
+    )
+    return d(**{"spec.replicas": float(replicas), "P.topologySpreadConstraints": DELETE, "P.affinity": {"podAntiAffinity": anti}})
+
+
 CASES: list[Case] = [
     # image-registry-allowed
     case("registry-ok", "image-registry-allowed", DEPLOYMENT, D, config=REG),
@@ -270,6 +282,48 @@ CASES: list[Case] = [
     case("probe-port-number-ok", "probe-ports-declared", DEPLOYMENT, d(**{"C0.readinessProbe.httpGet.port": 8761.0})),
     case("probe-port-number", "probe-ports-declared", DEPLOYMENT, d(**{"C0.readinessProbe": {"tcpSocket": {"port": 9090.0}}}), "readinessProbe on port 9090"),
     case("probe-port-unknown-ports", "probe-ports-declared", DEPLOYMENT, d(**{"C0.ports.0.name": UNKNOWN})),
+    case(
+        "probe-protocol-udp-name",
+        "probe-ports-declared",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.protocol": "UDP"}),
+        "livenessProbe (httpGet) on port 'http'",
+        "declares it as UDP",
+    ),
+    case(
+        "probe-protocol-udp-number",
+        "probe-ports-declared",
+        DEPLOYMENT,
+        d(
+            **{
+                "C0.ports": [{"name": "dns", "containerPort": 53.0, "protocol": "UDP"}],
+                "C0.readinessProbe": {"tcpSocket": {"port": 53.0}},
+                "C0.livenessProbe": DELETE,
+            }
+        ),
+        "readinessProbe (tcpSocket) on port 53",
+    ),
+    case(
+        "probe-protocol-tcp-and-udp",
+        "probe-ports-declared",
+        DEPLOYMENT,
+        d(
+            **{
+                "C0.ports": [{"name": "dns", "containerPort": 53.0, "protocol": "UDP"}, {"name": "dns-tcp", "containerPort": 53.0, "protocol": "TCP"}],
+                "C0.readinessProbe": {"tcpSocket": {"port": 53.0}},
+                "C0.livenessProbe": DELETE,
+            }
+        ),
+    ),
+    case("probe-protocol-default-tcp", "probe-ports-declared", DEPLOYMENT, d(**{"C0.ports.0.protocol": DELETE})),
+    case(
+        "probe-protocol-exec-ignored",
+        "probe-ports-declared",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.protocol": "UDP", "C0.livenessProbe": {"exec": {"command": ["true"]}}, "C0.readinessProbe": DELETE}),
+    ),
+    case("probe-protocol-ignores-patch", "probe-ports-declared", PATCH, d(**{"C0.ports.0.protocol": "UDP"})),
+    case("probe-protocol-unknown", "probe-ports-declared", DEPLOYMENT, d(**{"C0.ports.0.protocol": UNKNOWN})),
     # no-duplicate-env-vars
     case("dup-env-ok", "no-duplicate-env-vars", DEPLOYMENT, D),
     case(
@@ -312,6 +366,33 @@ CASES: list[Case] = [
             }
         ),
     ),
+    case("spread-anti-affinity-own-namespace", "replica-spread", DEPLOYMENT, anti_affinity(namespaces=["platform"])),
+    case("spread-anti-affinity-other-namespaces", "replica-spread", DEPLOYMENT, anti_affinity(namespaces=["services"]), "may all land on one node"),
+    case(
+        "spread-anti-affinity-other-namespace-selector",
+        "replica-spread",
+        DEPLOYMENT,
+        anti_affinity(namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": "services"}}),
+        "may all land on one node",
+    ),
+    case(
+        "spread-anti-affinity-own-namespace-selector",
+        "replica-spread",
+        DEPLOYMENT,
+        anti_affinity(namespaceSelector={"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["platform", "services"]}]}),
+    ),
+    case("spread-anti-affinity-all-namespaces", "replica-spread", DEPLOYMENT, anti_affinity(namespaceSelector={})),
+    case(
+        "spread-anti-affinity-namespace-labels-unknowable", "replica-spread", DEPLOYMENT, anti_affinity(namespaceSelector={"matchLabels": {"team": "platform"}})
+    ),
+    case("spread-anti-affinity-unknown-namespaces", "replica-spread", DEPLOYMENT, anti_affinity(namespaces=[UNKNOWN])),
+    case(
+        "spread-anti-affinity-unknown-workload-namespace",
+        "replica-spread",
+        DEPLOYMENT,
+        edit(anti_affinity(namespaces=["services"]), **{"metadata.namespace": UNKNOWN}),
+    ),
+    case("spread-anti-affinity-ignores-daemonset", "replica-spread", "kubernetes:apps/v1:DaemonSet", anti_affinity(namespaces=["services"])),
     case("spread-single-replica", "replica-spread", DEPLOYMENT, d(**{"spec.replicas": 1.0, "P.topologySpreadConstraints": DELETE})),
     case("spread-zone-only", "replica-spread", DEPLOYMENT, D, "topology.kubernetes.io/zone", config={"topologyKeys": ["topology.kubernetes.io/zone"]}),
     case("spread-unknown-labels", "replica-spread", DEPLOYMENT, d(**{"spec.template.metadata.labels.app": UNKNOWN})),
@@ -386,6 +467,35 @@ CASES: list[Case] = [
             }
         ),
         "required podAntiAffinity",
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-anti-affinity-other-namespaces",
+        "host-port-capacity",
+        DEPLOYMENT,
+        anti_affinity(required=True, replicas=3, namespaces=["services"]),
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-anti-affinity-other-namespace-selector",
+        "host-port-capacity",
+        DEPLOYMENT,
+        anti_affinity(required=True, replicas=3, namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": "services"}}),
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-anti-affinity-own-namespace",
+        "host-port-capacity",
+        DEPLOYMENT,
+        anti_affinity(required=True, replicas=3, namespaces=["services", "platform"]),
+        "required podAntiAffinity",
+        config={"schedulableWorkers": 2.0},
+    ),
+    case(
+        "capacity-anti-affinity-unknown-namespaces",
+        "host-port-capacity",
+        DEPLOYMENT,
+        anti_affinity(required=True, replicas=3, namespaces=UNKNOWN),
         config={"schedulableWorkers": 2.0},
     ),
     case(
