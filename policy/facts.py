@@ -41,7 +41,7 @@ REGENERATE = "./venv/bin/python -m policy.facts"
 
 # Secure values in a stack file are ciphertext, and dev/prod carry none: the facts never read a
 # secret, so parsing uses stand-ins of the right shape.
-_PLACEHOLDER_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder: policy facts never read the SSH key\n-----END OPENSSH PRIVATE KEY-----\n"
+_PLACEHOLDER_KEY = "placeholder for an OPENSSH PRIVATE KEY: policy facts never read the SSH key"
 _PLACEHOLDER = "placeholder-policy-facts-never-read-it"
 _SECRET_SCALARS = ("sshPrivateKey", "registryPassword")
 
