@@ -109,7 +109,7 @@ def test_dev_plain_http_registry_is_allowed_only_by_dev_config() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_original_host_port_setup_is_caught(stack: str) -> None:
-    """The original Eureka setup: hostPort 8761 (settings.py also refuses it for 2 replicas on 1 worker)."""
+    """The original Eureka setup: hostPort 8761 (components/settings also refuses it for 2 replicas on 1 worker)."""
     resources = []
     for t, n, p, s in shapes(stack):
         if t == "kubernetes:apps/v1:Deployment":
