@@ -1,6 +1,14 @@
 """The Eureka server (Spring Cloud's service registry, port 8761): the platform's first
-Microservice. Day-2 operations are config: eureka.image's tag is a rolling update,
-eureka.replicas is scaling."""
+Microservice, as peers. Day-2 operations are config: eureka.image's tag is a rolling update,
+eureka.replicas is scaling.
+
+Replicas are a StatefulSet behind a headless Service, so each has a stable DNS name
+(eurekaserver-<n>.eurekaserver-peers.<namespace>.svc.<domain>). Every replica finds its peers by
+the Service's SRV records (refreshed every 15 s, so scaling changes no replica's settings; a
+server drops its own URL), and eureka.instance.hostname is the pod's own stable name: a peer counts as an available replica only when the host in its service
+URL equals its registered hostname (the "unavailable-replicas" trap). The read-only response
+cache is off and the intervals are seconds, so a registration made on one replica shows on the
+others within seconds instead of the 30-90 s defaults."""
 
 from __future__ import annotations
 
@@ -12,6 +20,31 @@ import pulumi
 from .microservice import Microservice, MicroserviceArgs
 from .settings import Settings
 
+APP = "eurekaserver"
+
+
+def peers_srv(settings: Settings) -> str:
+    """The SRV name of the headless peers Service: one record per replica, its stable DNS name
+    as the target (the servers read it: images/eureka-server SrvPeers.java)."""
+    return f"_http._tcp.{APP}-peers.{settings.eureka.namespace}.svc.{settings.network.cluster_domain}"
+
+
+def client_url(settings: Settings) -> str:
+    """defaultZone of clients: the Eureka Service by its in-cluster name (only ready replicas
+    behind it; the one a client registers with replicates to the others)."""
+    e = settings.eureka
+    return f"http://{APP}.{e.namespace}.svc.{settings.network.cluster_domain}:{e.service_port}/eureka/"
+
+
+# Registration in seconds (Spring relaxed binding of eureka.* properties), for servers and clients.
+FAST_REGISTRATION = {
+    "EUREKA_INSTANCE_LEASERENEWALINTERVALINSECONDS": "5",
+    "EUREKA_INSTANCE_LEASEEXPIRATIONDURATIONINSECONDS": "15",
+    "EUREKA_CLIENT_INITIALINSTANCEINFOREPLICATIONINTERVALSECONDS": "2",
+    "EUREKA_CLIENT_INSTANCEINFOREPLICATIONINTERVALSECONDS": "5",
+    "EUREKA_CLIENT_REGISTRYFETCHINTERVALSECONDS": "5",
+}
+
 
 @dataclass(frozen=True)
 class EurekaServerArgs:
@@ -21,29 +54,34 @@ class EurekaServerArgs:
     """The namespace (created by PlatformNamespaces)."""
     image_pull_secrets: Sequence[pulumi.Input[str]] = ()
     """Pull secrets for the private registry, when it requires auth."""
+    load_balancer: Sequence[pulumi.Resource] = ()
+    """What the LoadBalancer Service waits for (MetalLB's pool and speakers), if anything."""
 
 
 class EurekaServer(pulumi.ComponentResource):
-    """Eureka server Deployment (app=eurekaserver), its Service (servicePort -> 8761) and PDB.
+    """Eureka server StatefulSet (app=eurekaserver), its headless peers Service, its Service
+    (servicePort -> 8761) and PDB.
 
     Outputs:
-        app: the Microservice (deployment, service, pdb).
-        endpoint: how clients reach it.
+        app: the Microservice (deployment = the StatefulSet, service, peers, pdb).
+        endpoint: how clients outside reach it.
     """
 
     def __init__(self, name: str, args: EurekaServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:apps:EurekaServer", name, None, opts)
-        e = args.settings.eureka
+        s = args.settings
+        e = s.eureka
         annotations = {}
-        if e.service_type == "LoadBalancer":
-            # Bare VMs: an external implementation assigns the address; don't block `up` on it.
+        if e.service_type == "LoadBalancer" and s.network.load_balancer == "external":
+            # Bare VMs with the network's own implementation: don't block `up` on it forever.
             annotations["pulumi.com/timeoutSeconds"] = "300"
+        own_name = f"$(POD_NAME).{APP}-peers.{e.namespace}.svc.{s.network.cluster_domain}"
         self.app = Microservice(
             f"{name}-app",
             MicroserviceArgs(
                 namespace=args.namespace,
-                app="eurekaserver",
-                image=args.settings.image_ref(e.image),
+                app=APP,
+                image=s.image_ref(e.image),
                 replicas=e.replicas,
                 container_port=e.container_port,
                 service_port=e.service_port,
@@ -55,15 +93,26 @@ class EurekaServer(pulumi.ComponentResource):
                 resources=e.resources,
                 probe_path="/actuator/health",
                 probe_initial_delay=20,
+                stateful=True,
+                env_from_fields={"POD_NAME": "metadata.name"},
                 env={
                     "SERVER_PORT": str(e.container_port),
-                    # A standalone registry: it neither registers with nor fetches from peers.
-                    "EUREKA_CLIENT_REGISTER_WITH_EUREKA": "false",
-                    "EUREKA_CLIENT_FETCH_REGISTRY": "false",
+                    "EUREKA_INSTANCE_HOSTNAME": own_name,
+                    "EUREKA_INSTANCE_PREFERIPADDRESS": "false",
+                    "EUREKA_CLIENT_REGISTERWITHEUREKA": "true",
+                    "EUREKA_CLIENT_FETCHREGISTRY": "true",
+                    # Peers from DNS (SRV of the headless Service), so scaling changes no env.
+                    "EUREKA_PEERS_SRV": peers_srv(s),
+                    "EUREKA_SERVER_PEEREUREKANODESUPDATEINTERVALMS": "15000",
+                    "EUREKA_SERVER_USEREADONLYRESPONSECACHE": "false",
+                    "EUREKA_SERVER_WAITTIMEINMSWHENSYNCEMPTY": "0",
+                    "EUREKA_SERVER_EVICTIONINTERVALTIMERINMS": "5000",
+                    **FAST_REGISTRATION,
                     "JAVA_TOOL_OPTIONS": "-XX:MaxRAMPercentage=70 -Djava.io.tmpdir=/tmp",
                 },
                 image_pull_secrets=args.image_pull_secrets,
                 service_annotations=annotations,
+                service_depends_on=args.load_balancer,
             ),
             pulumi.ResourceOptions(parent=self),
         )

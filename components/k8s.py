@@ -31,6 +31,8 @@ class Kind:
     old_types: tuple[str, ...] = ()  # the typed class's aliases (earlier API versions)
 
 
+_RBAC = "rbac.authorization.k8s.io/v1"
+_RBAC_OLD = ("rbac.authorization.k8s.io/v1alpha1", "rbac.authorization.k8s.io/v1beta1")
 KINDS: dict[str, Kind] = {
     "Namespace": Kind("v1", "core/v1", ("spec",)),
     "Secret": Kind("v1", "core/v1", ("data", "immutable", "stringData", "type"), status=False),
@@ -42,6 +44,15 @@ KINDS: dict[str, Kind] = {
     "StatefulSet": Kind("apps/v1", "apps/v1", ("spec",), old_types=("apps/v1beta1", "apps/v1beta2")),
     "DaemonSet": Kind("apps/v1", "apps/v1", ("spec",), old_types=("apps/v1beta2", "extensions/v1beta1")),
     "PodDisruptionBudget": Kind("policy/v1", "policy/v1", ("spec",), old_types=("policy/v1beta1",)),
+    "ClusterRole": Kind(_RBAC, _RBAC, ("aggregationRule", "rules"), status=False, old_types=_RBAC_OLD),
+    "ClusterRoleBinding": Kind(_RBAC, _RBAC, ("roleRef", "subjects"), status=False, old_types=_RBAC_OLD),
+    "Role": Kind(_RBAC, _RBAC, ("rules",), status=False, old_types=_RBAC_OLD),
+    "RoleBinding": Kind(_RBAC, _RBAC, ("roleRef", "subjects"), status=False, old_types=_RBAC_OLD),
+    "CustomResourceDefinition": Kind("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1", ("spec",), old_types=("apiextensions.k8s.io/v1beta1",)),
+    "NetworkPolicy": Kind("networking.k8s.io/v1", "networking.k8s.io/v1", ("spec",), old_types=("extensions/v1beta1",)),
+    # Custom resources (apiextensions.CustomResource registers kubernetes:<apiVersion>:<kind>).
+    "IPAddressPool": Kind("metallb.io/v1beta1", "metallb.io/v1beta1", ("spec",), status=False),
+    "L2Advertisement": Kind("metallb.io/v1beta1", "metallb.io/v1beta1", ("spec",), status=False),
 }
 # Fields the typed Secret class stores as secrets (inputs and outputs).
 SECRET_FIELDS = ("data", "stringData")

@@ -39,10 +39,20 @@ class MicroserviceArgs:
     probe_path: str = "/"
     probe_initial_delay: int = 10
     env: Mapping[str, str] = field(default_factory=dict)
+    """Plain values; they may name the field and secret variables as $(NAME)."""
+    env_from_fields: Mapping[str, str] = field(default_factory=dict)
+    """Variable -> downward-API fieldPath (metadata.name, status.podIP), set before `env`."""
+    env_from_secrets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Variable -> (Secret name, key) in the namespace."""
+    stateful: bool = False
+    """A StatefulSet with a headless Service <app>-peers: stable per-pod DNS names
+    (<app>-<n>.<app>-peers.<namespace>.svc.<domain>), e.g. for Eureka peers."""
     image_pull_secrets: Sequence[pulumi.Input[str]] = ()
     writable_dirs: Sequence[str] = ("/tmp",)
     """emptyDir mounts, since the root filesystem is read-only."""
     service_annotations: Mapping[str, str] = field(default_factory=dict)
+    service_depends_on: Sequence[pulumi.Resource] = ()
+    """What the Service waits for (a LoadBalancer Service: the implementation that gives it an address)."""
 
 
 def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -56,7 +66,11 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
         "image": a.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [port],
-        "env": [{"name": k, "value": v} for k, v in sorted(a.env.items())],
+        "env": [
+            *({"name": k, "valueFrom": {"fieldRef": {"fieldPath": v}}} for k, v in sorted(a.env_from_fields.items())),
+            *({"name": k, "valueFrom": {"secretKeyRef": {"name": v[0], "key": v[1]}}} for k, v in sorted(a.env_from_secrets.items())),
+            *({"name": k, "value": v} for k, v in sorted(a.env.items())),
+        ],
         "readinessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay, "failureThreshold": 3},
         "livenessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay + 50, "failureThreshold": 6},
         "resources": {
@@ -78,7 +92,15 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
         "containers": [container],
         "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
         "topologySpreadConstraints": [
-            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}
+            # Replicas on different nodes where there are; cordoned, lost or tainted nodes do not
+            # count (nodeTaintsPolicy: Honor), so a drain or a node loss never blocks scheduling.
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "nodeTaintsPolicy": "Honor",
+                "labelSelector": {"matchLabels": labels},
+            }
         ],
     }
     if a.image_pull_secrets:
@@ -91,7 +113,7 @@ def _int_or_str(v: str) -> int | str:
 
 
 class Microservice(pulumi.ComponentResource):
-    """Deployment + Service + PodDisruptionBudget for one app.
+    """Deployment (or StatefulSet + headless Service) + Service + PodDisruptionBudget for one app.
 
     Outputs:
         deployment, service, pdb: the Kubernetes objects.
@@ -106,27 +128,54 @@ class Microservice(pulumi.ComponentResource):
         labels = {"app": a.app}
         pod_spec = _pod_spec(a, labels)
         meta = {"namespace": a.namespace, "labels": labels}
-        self.deployment = KubernetesObject(
-            f"{name}-deployment",
-            "Deployment",
-            metadata={**meta, "name": a.app},
-            spec={
-                "replicas": a.replicas,
-                "selector": {"matchLabels": labels},
-                "strategy": {
-                    "type": "RollingUpdate",
-                    "rollingUpdate": {"maxSurge": _int_or_str(a.max_surge), "maxUnavailable": _int_or_str(a.max_unavailable)},
+        template = {"metadata": {"labels": labels}, "spec": pod_spec}
+        if a.stateful:
+            self.peers = KubernetesObject(
+                f"{name}-peers",
+                "Service",
+                metadata={**meta, "name": f"{a.app}-peers"},
+                # Peers resolve each other before they are ready (they become ready by syncing).
+                spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": labels, "ports": [{"name": "http", "port": a.container_port, "targetPort": "http", "protocol": "TCP"}]},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            # Pods roll one at a time from the highest ordinal, each waiting for the previous to be
+            # ready (maxSurge has no meaning for fixed identities); Parallel starts them together.
+            self.deployment = KubernetesObject(
+                f"{name}-statefulset",
+                "StatefulSet",
+                metadata={**meta, "name": a.app},
+                spec={
+                    "replicas": a.replicas,
+                    "serviceName": self.peers.metadata.apply(lambda m: m["name"]),
+                    "podManagementPolicy": "Parallel",
+                    "selector": {"matchLabels": labels},
+                    "updateStrategy": {"type": "RollingUpdate"},
+                    "template": template,
                 },
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-            },
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        else:
+            self.deployment = KubernetesObject(
+                f"{name}-deployment",
+                "Deployment",
+                metadata={**meta, "name": a.app},
+                spec={
+                    "replicas": a.replicas,
+                    "selector": {"matchLabels": labels},
+                    "strategy": {
+                        "type": "RollingUpdate",
+                        "rollingUpdate": {"maxSurge": _int_or_str(a.max_surge), "maxUnavailable": _int_or_str(a.max_unavailable)},
+                    },
+                    "template": template,
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.service = KubernetesObject(
             f"{name}-service",
             "Service",
             metadata={**meta, "name": a.app, "annotations": dict(a.service_annotations)},
             spec={"type": a.service_type, "selector": labels, "ports": [{"name": "http", "port": a.service_port, "targetPort": "http", "protocol": "TCP"}]},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.service_depends_on) or None),
         )
         self.pdb = KubernetesObject(
             f"{name}-pdb",

@@ -28,6 +28,22 @@ def docker_config(registry: str, user: str, password: str) -> str:
     return json.dumps({"auths": {registry: {"username": user, "password": password, "auth": auth}}})
 
 
+def pull_secret(
+    name: str, namespace: pulumi.Input[str], settings: Settings, credentials: pulumi.Output[tuple[str, str]], parent: pulumi.Resource
+) -> pulumi.Output[str]:
+    """The registry pull secret in `namespace` (its data derives from the secret credentials)."""
+    cfg = credentials.apply(lambda c: docker_config(settings.registry_host, c[0], c[1]))
+    pull = KubernetesObject(
+        name,
+        "Secret",
+        metadata={"name": PULL_SECRET, "namespace": namespace},
+        type="kubernetes.io/dockerconfigjson",
+        stringData={".dockerconfigjson": cfg},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return pull.metadata.apply(lambda m: m["name"])
+
+
 class PlatformNamespaces(pulumi.ComponentResource):
     """Namespaces, application Secrets and registry pull secrets.
 
@@ -53,16 +69,7 @@ class PlatformNamespaces(pulumi.ComponentResource):
             self.names[ns] = obj.metadata.apply(lambda m: m["name"])
             self.pull_secrets[ns] = []
             if args.registry_credentials is not None:
-                cfg = args.registry_credentials.apply(lambda c: docker_config(s.registry_host, c[0], c[1]))
-                pull = KubernetesObject(
-                    f"{name}-{ns}-pull",
-                    "Secret",
-                    metadata={"name": PULL_SECRET, "namespace": self.names[ns]},
-                    type="kubernetes.io/dockerconfigjson",
-                    stringData={".dockerconfigjson": cfg},  # secret: derived from the secret credentials
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-                self.pull_secrets[ns].append(pull.metadata.apply(lambda m: m["name"]))
+                self.pull_secrets[ns].append(pull_secret(f"{name}-{ns}-pull", self.names[ns], s, args.registry_credentials, self))
         self.secrets = []
         for sec in s.secrets:
             self.secrets.append(

@@ -7,6 +7,11 @@ writes the archives) and the platform pushes them into its private registry with
   <cache>/images/pause-3.10.oci.tar            the pod sandbox: images/pause (static Go)
   <cache>/images/eureka-server-1.0.0.oci.tar   Spring Cloud Netflix Eureka: images/eureka-server
                                                (Maven) on a jlink'd JRE and this machine's glibc
+  <cache>/images/example-service-1.0.0.oci.tar the example microservice (a Eureka client), the same way
+  <cache>/images/coredns-<v>.oci.tar           cluster DNS: images/coredns/main.go over the
+                                               github.com/coredns/coredns module (static Go)
+  <cache>/images/metallb-{controller,speaker}-<v>.oci.tar   the LoadBalancer: go.universe.tf/metallb
+  <cache>/images/metallb-<v>.manifests.yaml    its CRDs and RBAC, taken from the module
 
 Each archive is rebuilt only when the hash of its inputs differs from the one recorded beside it
 in <archive>.inputs. The inputs are what decides the archive's bytes: the image's source files
@@ -25,7 +30,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tools.common import ToolError, cache_dir, go_build, progress, run
+from tools.common import ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
 
 from . import oci
 
@@ -34,6 +39,12 @@ EUREKA_TAG = "1.0.0"
 HERE = Path(__file__).resolve().parent
 PAUSE_SRC = HERE / "pause"
 EUREKA_SRC = HERE / "eureka-server"
+EXAMPLE_SRC = HERE / "example-service"
+EXAMPLE_TAG = "1.0.0"
+COREDNS_SRC = HERE / "coredns"
+METALLB_SRC = HERE / "metallb"
+COREDNS_UID = 65532
+NOBODY = 65534
 EUREKA_UID = 10001
 
 # What Spring Boot + Eureka need at run time. jdeps finds most of it statically and is added
@@ -136,13 +147,13 @@ def _jdk_versions() -> list[str]:
     return out
 
 
-def _maven_package(work: Path, log: Path) -> Path:
+def _maven_package(source: Path, name: str, tag: str, work: Path, log: Path) -> Path:
     src = work / "src"
     if src.exists():
         shutil.rmtree(src)
-    shutil.copytree(EUREKA_SRC, src, ignore=shutil.ignore_patterns("target"))
+    shutil.copytree(source, src, ignore=shutil.ignore_patterns("target"))
     run(["mvn", "-q", "-B", "-DskipTests", "package"], cwd=src, log=log)
-    jar = src / "target" / f"eureka-server-{EUREKA_TAG}.jar"
+    jar = src / "target" / f"{name}-{tag}.jar"
     if not jar.exists():
         raise ToolError(f"maven finished but {jar} is missing; see {log}")
     return jar
@@ -225,31 +236,41 @@ def _passwd_group() -> list[oci.Entry]:
 
 
 def build_eureka() -> Path:
-    archive = images_dir() / f"eureka-server-{EUREKA_TAG}.oci.tar"
+    return build_spring_boot(EUREKA_SRC, "eureka-server", EUREKA_TAG, 8761)
+
+
+def build_example() -> Path:
+    """The example microservice (images/example-service): a Spring Boot Eureka client."""
+    return build_spring_boot(EXAMPLE_SRC, "example-service", EXAMPLE_TAG, 8080)
+
+
+def build_spring_boot(source: Path, name: str, tag: str, port: int) -> Path:
+    """A Spring Boot jar (Maven, from `source`) on a jlink'd JRE and this machine's glibc."""
+    archive = images_dir() / f"{name}-{tag}.oci.tar"
     glibc = os.confstr("CS_GNU_LIBC_VERSION") or "unknown-libc"
-    inputs = inputs_key(EUREKA_SRC, [*_jdk_versions(), glibc, ",".join(JRE_MODULES)])
+    inputs = inputs_key(source, [*_jdk_versions(), glibc, ",".join(JRE_MODULES)])
     if _cached(archive, inputs):
-        progress(f"eureka-server {EUREKA_TAG}: cached")
+        progress(f"{name} {tag}: cached")
         return archive
     for tool in ("mvn", "jlink", "jdeps", "ldd"):
         if not shutil.which(tool):
-            raise ToolError(f"{tool} is needed to build the eureka-server image (Maven, a JDK 17 and glibc's ldd)")
-    work = cache_dir() / "build" / "images" / "eureka-server"
+            raise ToolError(f"{tool} is needed to build the {name} image (Maven, a JDK 17 and glibc's ldd)")
+    work = cache_dir() / "build" / "images" / name
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
     log.write_text("")
 
-    progress(f"eureka-server {EUREKA_TAG}: mvn package (first run fills ~/.m2)")
-    jar = _maven_package(work, log)
-    progress("eureka-server: jdeps")
+    progress(f"{name} {tag}: mvn package (first run fills ~/.m2)")
+    jar = _maven_package(source, name, tag, work, log)
+    progress(f"{name}: jdeps")
     modules = sorted(set(JRE_MODULES) | _jdeps_modules(jar, work, log))
-    progress(f"eureka-server: jlink {','.join(modules)}")
+    progress(f"{name}: jlink {','.join(modules)}")
     jre = work / "jre"
     _jlink(modules, jre, log)
 
     elf_files = [jre / "bin" / "java", *sorted(p for p in (jre / "lib").rglob("*.so") if p.is_file())]
     libs = _ldd_deps(elf_files, jre)
-    progress(f"eureka-server: {len(libs)} shared libraries from this machine: {' '.join(map(str, libs))}")
+    progress(f"{name}: {len(libs)} shared libraries from this machine: {' '.join(map(str, libs))}")
 
     runtime: list[oci.Entry] = [
         oci.directory("/tmp", mode=0o1777),
@@ -267,22 +288,110 @@ def build_eureka() -> Path:
         "config": {
             "Entrypoint": ["/opt/java/bin/java", "-jar", "/app/app.jar"],
             "User": f"{EUREKA_UID}:{EUREKA_UID}",
-            "ExposedPorts": {"8761/tcp": {}},
+            "ExposedPorts": {f"{port}/tcp": {}},
             "WorkingDir": "/app",
             "Env": ["PATH=/opt/java/bin:/usr/bin:/bin"],
             "Labels": {
-                "org.opencontainers.image.title": "eureka-server",
-                "org.opencontainers.image.version": EUREKA_TAG,
+                "org.opencontainers.image.title": name,
+                "org.opencontainers.image.version": tag,
             },
         },
     }
-    progress("eureka-server: writing the OCI archive (runtime layer + app layer)")
-    digest = oci.write_oci_archive(archive, [runtime, app], config, EUREKA_TAG)
+    progress(f"{name}: writing the OCI archive (runtime layer + app layer)")
+    digest = oci.write_oci_archive(archive, [runtime, app], config, tag)
     _stamp(archive, inputs)
-    progress(f"eureka-server {EUREKA_TAG}: {archive} ({digest})")
+    progress(f"{name} {tag}: {archive} ({digest})")
     return archive
+
+
+# --- Go modules: coredns, metallb ------------------------------------------------------------
+
+
+def _go_version() -> str:
+    return output(["go", "version"]).strip() if shutil.which("go") else "no-go"
+
+
+def _wrapper(work: Path, name: str, go: str, requires: dict[str, str]) -> None:
+    """A wrapper module requiring the upstream modules (go.sum is filled by -mod=mod)."""
+    req = "".join(f"\t{m} {v}\n" for m, v in sorted(requires.items()))
+    write_if_changed(work / "go.mod", f"module vmplatform.local/images/{name}\n\ngo {go}\n\nrequire (\n{req})\n")
+
+
+def _static_image(archive: Path, binary: Path, path: str, user: int, tag: str, title: str, ports: list[str]) -> str:
+    layer = [oci.directory("/tmp", mode=0o1777), oci.file(path, source=binary, mode=0o755)]
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Entrypoint": [path],
+            "User": f"{user}:{user}",
+            "WorkingDir": "/",
+            "ExposedPorts": {p: {} for p in ports},
+            "Labels": {"org.opencontainers.image.title": title, "org.opencontainers.image.version": tag},
+        },
+    }
+    return oci.write_oci_archive(archive, [layer], config, tag)
+
+
+def build_coredns() -> Path:
+    version = pins()["images"]["coredns"]
+    tag = version.removeprefix("v")
+    archive = images_dir() / f"coredns-{tag}.oci.tar"
+    inputs = inputs_key(COREDNS_SRC, [_go_version(), f"github.com/coredns/coredns {version}", "CGO_ENABLED=0 -trimpath -s -w"])
+    if _cached(archive, inputs):
+        progress(f"coredns {tag}: cached")
+        return archive
+    work = cache_dir() / "build" / "images" / "coredns"
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(COREDNS_SRC / "main.go", work / "main.go")
+    _wrapper(work, "coredns", "1.26.0", {"github.com/coredns/coredns": version})
+    progress(f"coredns {tag}: go build (a few minutes on 2 cores, cold)")
+    binary = work / "coredns"
+    go_build(work, ".", binary, ldflags=f"-s -w -X github.com/coredns/coredns/coremain.GitCommit=vm-platform-{version}", log=work / "build.log")
+    digest = _static_image(archive, binary, "/coredns", COREDNS_UID, tag, "coredns", ["53/udp", "53/tcp"])
+    _stamp(archive, inputs)
+    progress(f"coredns {tag}: {archive} ({digest})")
+    return archive
+
+
+def metallb_manifests_path(version: str) -> Path:
+    return images_dir() / f"metallb-{version}.manifests.yaml"
+
+
+def build_metallb() -> list[Path]:
+    """The controller and speaker archives, and the module's CRDs and RBAC as one YAML file."""
+    version = pins()["images"]["metallb"]
+    module = "go.universe.tf/metallb"
+    archives = [images_dir() / f"metallb-{b}-{version}.oci.tar" for b in ("controller", "speaker")]
+    manifests = metallb_manifests_path(version)
+    inputs = inputs_key(METALLB_SRC, [_go_version(), f"{module} {version}", "CGO_ENABLED=0 -trimpath -s -w"])
+    if all(_cached(a, inputs) for a in archives) and _cached(manifests, inputs):
+        progress(f"metallb {version}: cached")
+        return archives
+    work = cache_dir() / "build" / "images" / "metallb"
+    work.mkdir(parents=True, exist_ok=True)
+    _wrapper(work, "metallb", "1.24.0", {module: version})
+    ldflags = "-s -w"
+    for binary, archive in zip(("controller", "speaker"), archives, strict=True):
+        progress(f"metallb {version}: go build {binary} (a few minutes on 2 cores, cold)")
+        out = work / binary
+        go_build(work, f"{module}/{binary}", out, ldflags=ldflags, log=work / "build.log")
+        # The speaker answers ARP with raw sockets and binds memberlist on the host network: root.
+        user = 0 if binary == "speaker" else NOBODY
+        ports = ["7472/tcp", "7946/tcp", "7946/udp"] if binary == "speaker" else ["7472/tcp"]
+        digest = _static_image(archive, out, f"/{binary}", user, version, f"metallb-{binary}", ports)
+        _stamp(archive, inputs)
+        progress(f"metallb {binary} {version}: {archive} ({digest})")
+    src = Path(output(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=work, env={**os.environ, "GOFLAGS": "-mod=mod"}).strip())
+    docs = [f"# From {module}@{version}: config/crd/bases and config/rbac, copied by images/build.py.\n"]
+    for part in [*sorted((src / "config" / "crd" / "bases").glob("*.yaml")), src / "config/rbac/role.yaml", src / "config/rbac/service-accounts.yaml"]:
+        docs.append(f"---\n# {part.relative_to(src).as_posix()}\n{part.read_text().strip()}\n")
+    write_if_changed(manifests, "".join(docs))
+    _stamp(manifests, inputs)
+    progress(f"metallb {version}: manifests {manifests} ({len(docs) - 1} files)")
+    return archives
 
 
 def ensure() -> list[Path]:
     """Build (or take from the cache) every image the stacks load into their registries."""
-    return [build_pause(), build_eureka()]
+    return [build_pause(), build_eureka(), build_example(), build_coredns(), *build_metallb()]

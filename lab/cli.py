@@ -134,7 +134,7 @@ def status(inst: Instance) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.lab", description="The local lab: nspawn hosts on this machine that the `local` stack deploys to.")
     ap.add_argument("command", choices=("up", "down", "status"))
-    ap.add_argument("--workers", type=int, default=None, help="number of worker hosts (up; default: as many as are up now, else 1)")
+    ap.add_argument("--workers", type=int, default=None, help="number of worker hosts (up; default: as many as are up now, else 2)")
     ap.add_argument("--instance", default=instance.DEFAULT, help="which lab (default: the main job's; e.g. e2e for the test suite's own)")
     a = ap.parse_args(argv)
     if a.workers is not None and not 1 <= a.workers <= 20:

@@ -32,6 +32,7 @@ DEFAULT_NETWORK = ipaddress.IPv4Network("10.77.0.0/24")
 # unless something on this machine already uses it).
 OTHER_OCTETS = range(78, 128)
 FIRST_HOST_OCTET = 10  # master .10, worker-1 .11, ...
+DEFAULT_WORKERS = 2  # the platform spreads its replicas over two workers; drains need a second one
 # Short enough for every name made from it: bridge vmplab-<name> and veth vmp<name>-w<N> stay
 # within IFNAMSIZ (15).
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]{0,7}")
@@ -114,7 +115,7 @@ class Instance:
         return sorted(hosts, key=lambda h: h.index)
 
     def current_workers(self) -> int:
-        return max(1, sum(1 for h in self.existing_hosts() if h.id != "master"))
+        return sum(1 for h in self.existing_hosts() if h.id != "master") or DEFAULT_WORKERS
 
 
 @dataclass(frozen=True)

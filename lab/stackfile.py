@@ -16,6 +16,9 @@ import yaml
 
 from tools.common import ToolError, pins, write_if_changed
 
+from components.settings.platform import coredns_image, metallb_image
+from components.settings.registry import default_archive
+
 from . import binaries, hosts
 from .instance import Instance, LabHost
 
@@ -36,10 +39,11 @@ KUBELET_OVERRIDES: list[tuple[str, Any, str]] = [
 KUBELET_UNCHANGED = "defaults kept (checked in the lab): cgroupsPerQOS, localStorageCapacityIsolation, eviction thresholds, kernelMemcgNotification"
 # Why the lab's values differ from a VM's, keyed by config path (the header of the stack file).
 REASONS = {
-    "network.loadBalancer": "nothing announces LoadBalancer addresses in the lab",
+    "network.loadBalancer": "MetalLB (L2) answers ARP for the pool on the lab's bridge; the machine reaches it like any host on the segment",
+    "dns.upstream": "the lab hosts have no route to any resolver: names outside the cluster are not forwarded",
     "runtime.restrictOomScoreAdj": "no CAP_SYS_RESOURCE: pod sandboxes cannot lower oom_score_adj",
     "runtime.cgroupDriver": "the kubelet manages /kubepods directly on the host's own cgroup-v1 subtree",
-    "eureka.serviceType": "no load balancer in the lab; reach it on a node port",
+    "eureka.serviceType": "LoadBalancer, as in dev: http://<pool address>/ from this machine",
     **{f"kubelet.{k}": why for k, _, why in KUBELET_OVERRIDES},
     "kubelet": KUBELET_UNCHANGED,
 }
@@ -114,9 +118,29 @@ def _lab_values(inst: Instance, workers: int, host_keys: dict[str, str] | None, 
         "registry": _registry(),
         "runtime": {"cgroupDriver": "cgroupfs", "restrictOomScoreAdj": True, "cniBinDir": "/usr/lib/cni", "snapshotter": "overlayfs", "maxOpenFiles": 20000},
         "kubelet": {k: v for k, v, _ in KUBELET_OVERRIDES},
+        "dns": {"upstream": []},
         "eureka": _eureka(),
         "maintenance": {"nodes": [], "drain": True},
         "namespaces": ["platform"],
+        "services": {EXAMPLE_SERVICE: _example_service()},
+    }
+
+
+EXAMPLE_SERVICE = "example-service"
+EXAMPLE_SECRET = ("example-greeting", "greeting")  # set as a secret by tools/deploy-local (random per lab)
+
+
+def _example_service() -> dict[str, Any]:
+    """The shipped example: a Spring Boot Eureka client reading one value from a Secret."""
+    return {
+        "image": "example-service:1.0.0",
+        "replicas": 2,
+        "port": 8080,
+        "serviceType": "LoadBalancer",
+        "eurekaClient": True,
+        "secretEnv": {"APP_GREETING": "/".join(EXAMPLE_SECRET)},
+        "maxSurge": "1",
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "384Mi"}},
     }
 
 
@@ -129,8 +153,15 @@ def _network(inst: Instance, backend: str) -> dict[str, Any]:
         "serviceCidr": "10.96.0.0/16",
         "clusterDns": "10.96.0.10",
         "clusterDomain": "cluster.local",
-        "loadBalancer": "none",
+        "loadBalancer": "metallb",
+        "loadBalancerPool": lb_pool(inst),
     }
+
+
+def lb_pool(inst: Instance) -> str:
+    """MetalLB's pool in the instance's network: .200-.220, far above the hosts (.10 onwards)."""
+    base = inst.network.network_address
+    return f"{base + 200}-{base + 220}"
 
 
 def _registry() -> dict[str, Any]:
@@ -143,6 +174,10 @@ def _registry() -> dict[str, Any]:
         "images": [
             {"name": "pause:3.10", "archive": f"{IMAGES_DIR}/pause-3.10.oci.tar"},
             {"name": "eureka-server:1.0.0", "archive": f"{IMAGES_DIR}/eureka-server-1.0.0.oci.tar"},
+            *(
+                {"name": image, "archive": default_archive(image)}
+                for image in ("example-service:1.0.0", coredns_image(), metallb_image("controller"), metallb_image("speaker"))
+            ),
         ],
     }
 
@@ -152,7 +187,7 @@ def _eureka() -> dict[str, Any]:
         "namespace": "platform",
         "image": "eureka-server:1.0.0",
         "replicas": 2,
-        "serviceType": "NodePort",
+        "serviceType": "LoadBalancer",
         "servicePort": 80,
         "containerPort": 8761,
         "hostPort": 0,

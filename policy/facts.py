@@ -46,6 +46,12 @@ _PLACEHOLDER = "placeholder-policy-facts-never-read-it"
 _SECRET_SCALARS = ("sshPrivateKey", "registryPassword")
 
 
+def _metallb_namespace(s: Settings) -> list[str]:
+    from components.metallb import NAMESPACE
+
+    return [NAMESPACE] if s.network.load_balancer == "metallb" else []
+
+
 @dataclass(frozen=True)
 class Fact:
     """One setting of one rule that states a fact of the stack, and how the settings imply it."""
@@ -62,6 +68,12 @@ FACTS: tuple[Fact, ...] = (
     Fact("image-registry-allowed", "registry", "controlPlane.address, registry.port", lambda s: s.registry_host),
     Fact("host-port-capacity", "schedulableWorkers", "workers minus maintenance.nodes", lambda s: len(s.schedulable_workers)),
     Fact("load-balancer-allowed", "loadBalancerAvailable", "network.loadBalancer is not none", lambda s: s.network.load_balancer != "none"),
+    # MetalLB's speaker answers ARP on the hosts' segment: host network, NET_RAW, root. Its
+    # namespace (Pod Security privileged) is exempt from exactly the rules that forbid that.
+    *(
+        Fact(rule, "exemptNamespaces", "network.loadBalancer is metallb", _metallb_namespace)
+        for rule in ("no-host-namespaces", "container-capabilities", "run-as-non-root")
+    ),
 )
 
 

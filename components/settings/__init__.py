@@ -23,6 +23,7 @@ from .core import PROJECT, ConfigError, Described, Problem, Reader, Secret, fix_
 from .fields import Section, Text, described, setting
 from .hosts import CONTROL_PLANE_DOC, DNS_LABEL, WORKERS, Host, SshSettings, parse_hosts, parse_ssh
 from .maintenance import MaintenanceSettings, parse_maintenance
+from .platform import DnsSettings, MetalLBSettings, parse_dns, parse_metallb
 from .network import FLANNEL_BACKENDS, LB_IMPLEMENTATIONS, NetworkSettings, parse_network
 from .registry import PAUSE_IMAGE, RegistryImage, RegistrySettings, parse_image, parse_registry
 from .runtime import (
@@ -40,7 +41,20 @@ from .runtime import (
     parse_runtime,
     refuse_open_kubelet,
 )
-from .workloads import NAMESPACES, SECRETS, SERVICE_TYPES, AppSecret, EurekaSettings, Resources, parse_eureka, parse_namespaces, parse_secrets
+from .workloads import (
+    NAMESPACES,
+    SECRETS,
+    SERVICE_TYPES,
+    SERVICES,
+    AppSecret,
+    EurekaSettings,
+    Resources,
+    ServiceSettings,
+    parse_eureka,
+    parse_namespaces,
+    parse_secrets,
+    parse_services,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost of every preview)
 if TYPE_CHECKING:
@@ -57,9 +71,11 @@ __all__ = [
     "BinarySettings",
     "ConfigError",
     "Described",
+    "DnsSettings",
     "EurekaSettings",
     "Host",
     "MaintenanceSettings",
+    "MetalLBSettings",
     "NetworkSettings",
     "PackageSettings",
     "PkiSettings",
@@ -69,6 +85,7 @@ __all__ = [
     "Resources",
     "RuntimeSettings",
     "Secret",
+    "ServiceSettings",
     "Settings",
     "SshSettings",
     "fix_command",
@@ -99,11 +116,14 @@ class Settings:
     runtime: RuntimeSettings = setting(Section(RuntimeSettings), doc="the container runtime (containerd) as the kubelet uses it")
     packages: PackageSettings = setting(Section(PackageSettings), doc="OS packages the bootstrap installs when missing", key="hostPackages")
     kubelet: Mapping[str, Any] = described(KUBELET)
+    dns: DnsSettings = setting(Section(DnsSettings), doc="cluster DNS (CoreDNS)")
+    metallb: MetalLBSettings = setting(Section(MetalLBSettings), doc="the platform's LoadBalancer (MetalLB, L2), when network.loadBalancer is metallb")
     eureka: EurekaSettings = setting(Section(EurekaSettings), doc="the Eureka server")
     maintenance: MaintenanceSettings = setting(Section(MaintenanceSettings), doc="node maintenance (cordon, drain)")
     namespaces: tuple[str, ...] = described(NAMESPACES)
     pki: PkiSettings = setting(Section(PkiSettings), doc="certificate lifetimes")
     secrets: tuple[AppSecret, ...] = field(default_factory=tuple, metadata={"spec": SECRETS})
+    services: tuple[ServiceSettings, ...] = field(default_factory=tuple, metadata={"spec": SERVICES})
 
     @property
     def registry_host(self) -> str:
@@ -155,10 +175,13 @@ def collect(raw: Mapping[str, Any], stack: str, check_files: bool = True) -> tup
     if kubelet:
         refuse_open_kubelet(r, kubelet)
     pki = parse_pki(r)
+    dns = parse_dns(r)
+    metallb = parse_metallb(r)
     eureka = parse_eureka(r)
     maintenance = parse_maintenance(r)
     namespaces = parse_namespaces(r, eureka.namespace)
     secrets = parse_secrets(r, eureka.namespace)
+    services = parse_services(r, eureka.namespace)
     s = Settings(
         stack=stack,
         **top,
@@ -171,11 +194,14 @@ def collect(raw: Mapping[str, Any], stack: str, check_files: bool = True) -> tup
         runtime=runtime,
         packages=packages,
         kubelet=dict(kubelet or {}),
+        dns=dns,
+        metallb=metallb,
         eureka=eureka,
         maintenance=maintenance,
         namespaces=namespaces,
         pki=pki,
         secrets=secrets,
+        services=services,
     )
     checks.run(r, s, placed)
     return (None if r.problems else s), r.problems
@@ -216,7 +242,9 @@ def _raw_config() -> dict[str, Any]:
         if v is None:
             continue
         secret = runtime_config.is_config_secret(full)
-        if key == "secrets":
+        if key == "services":
+            raw[key] = json.loads(v)
+        elif key == "secrets":
             parsed = json.loads(v)
             for spec in parsed.values() if isinstance(parsed, dict) else []:
                 if isinstance(spec, dict) and isinstance(spec.get("data"), dict):

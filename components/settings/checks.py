@@ -89,10 +89,23 @@ def hosts_inside_host_network(r: Reader, s: Settings, hosts: Placed) -> None:
     outside = [(p, a) for p, a in addressed if ipaddress.IPv4Address(a) not in net]
     if outside and len(outside) == len(addressed) > 1:
         listed = ", ".join(a for _, a in addressed)
-        r.problem("network.hostCidr", f"a network that holds the hosts' addresses ({listed})", s.network.host_cidr, *_enclosing([a for _, a in addressed]))
+        fixes = [(Edit("network.hostCidr", c), *_pool_moved(s, c)) for c in _enclosing([a for _, a in addressed])]
+        r.problem("network.hostCidr", f"a network that holds the hosts' addresses ({listed})", s.network.host_cidr, fixes=fixes)
         return
     for path, address in outside:
         r.problem(f"{path}.address", f"an address inside network.hostCidr ({s.network.host_cidr})", address, *free_addresses(r))
+
+
+def _pool_moved(s: Settings, cidr: str) -> tuple[Edit, ...]:
+    """The edit that moves a MetalLB pool along with hostCidr (same offsets in the new network)."""
+    import ipaddress
+
+    old, span = _net(s.network.host_cidr), s.network.pool_addresses()
+    if s.network.load_balancer != "metallb" or old is None or span is None or not (span[0] in old and span[1] in old):
+        return ()
+    new = ipaddress.IPv4Network(cidr)
+    a, b = (new.network_address + (int(x) - int(old.network_address)) for x in span)
+    return (Edit("network.loadBalancerPool", f"{a}-{b}"),) if a in new and b in new else ()
 
 
 _RANGES = {"network.hostCidr": "host_cidr", "network.podCidr": "pod_cidr", "network.serviceCidr": "service_cidr"}
@@ -269,22 +282,36 @@ def pause_image_is_in_the_registry(r: Reader, s: Settings, hosts: Placed) -> Non
     )
 
 
+def _platform_images(s: Settings) -> list[tuple[str, str]]:
+    """(key, image) of every image the platform runs besides the pause image."""
+    out = [("dns.image", s.dns.image), ("eureka.image", s.eureka.image), *((f"services.{x.name}.image", x.image) for x in s.services)]
+    if s.network.load_balancer == "metallb":
+        out += [("metallb.controllerImage", s.metallb.controller_image), ("metallb.speakerImage", s.metallb.speaker_image)]
+    return out
+
+
 @rule
-def eureka_image_is_in_the_registry(r: Reader, s: Settings, hosts: Placed) -> None:
+def platform_images_are_in_the_registry(r: Reader, s: Settings, hosts: Placed) -> None:
     """An image no registry.images entry provides would fail only at pull time. A digest
     reference is accepted when its repository is listed (which digest a tag holds is known only after the push)."""
-    names, image = _listed(s), s.eureka.image
-    if names is None or not image or image in names:
+    names = _listed(s)
+    if names is None:
         return
-    parsed = parse_image(image)
-    if parsed and parsed[2] and any((parse_image(n) or ("",))[0] == parsed[0] for n in names):
-        return
-    r.problem(
-        "eureka.image",
-        f"an image that registry.images provides ({', '.join(names) or 'none listed'}); list it there with its archive, or the pull fails on the nodes",
-        image,
-        fixes=[_add_image(image, len(names))] + [(Edit("eureka.image", n),) for n in names if n != s.pause_image],
-    )
+    added = 0  # each fix lists its image at its own index, so all the printed fixes can be run
+    for key, image in _platform_images(s):
+        if not image or image in names:
+            continue
+        parsed = parse_image(image)
+        if parsed and parsed[2] and any((parse_image(n) or ("",))[0] == parsed[0] for n in names):
+            continue
+        same_repo = [n for n in names if parsed and (parse_image(n) or ("",))[0] == parsed[0]]
+        r.problem(
+            key,
+            "an image that registry.images provides; list it there with its archive, or the pull fails on the nodes",
+            image,
+            fixes=[_add_image(image, len(names) + added), *((Edit(key, n),) for n in same_repo if r.written(key))],
+        )
+        added += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,10 +336,33 @@ def rollout_can_progress(r: Reader, s: Settings, hosts: Placed) -> None:
 
 @rule
 def disruption_budget_allows_drain(r: Reader, s: Settings, hosts: Placed) -> None:
-    """minAvailable below replicas, so a node can be drained."""
-    e = s.eureka
-    if e.replicas is not None and e.min_available is not None and e.replicas > 0 and e.min_available >= e.replicas:
-        r.problem("eureka.minAvailable", f"fewer than eureka.replicas ({e.replicas}) so a node can be drained", e.min_available, max(e.replicas - 1, 0))
+    """minAvailable below replicas, so a node can be drained (the Eureka server and every service)."""
+    for base, w in [("eureka", s.eureka), *((f"services.{x.name}", x) for x in s.services)]:
+        if w.replicas is not None and w.min_available is not None and w.replicas > 0 and w.min_available >= w.replicas:
+            r.problem(f"{base}.minAvailable", f"fewer than {base}.replicas ({w.replicas}) so a node can be drained", w.min_available, max(w.replicas - 1, 0))
+
+
+@rule
+def services_fit_the_platform(r: Reader, s: Settings, hosts: Placed) -> None:
+    """A service runs in a managed namespace, its secretEnv names a key of a Secret in `secrets`
+    in that namespace, and a LoadBalancer service has something that gives it an address."""
+    secrets = {(x.namespace, x.name): x for x in s.secrets}
+    for svc in s.services:
+        base = f"services.{svc.name}"
+        if svc.namespace and svc.namespace not in s.namespaces:
+            r.problem(f"{base}.namespace", "a namespace the platform manages (" + ", ".join(s.namespaces) + ")", svc.namespace, *s.namespaces)
+        for var, ref in sorted((svc.secret_env or {}).items()):
+            sname, _, key = ref.partition("/") if isinstance(ref, str) else ("", "", "")
+            sec = secrets.get((svc.namespace, sname))
+            if not key:
+                r.problem(f"{base}.secretEnv.{var}", "<secret>/<key>, a Secret defined under `secrets`", ref)
+            elif sec is None:
+                known = [f"{x.name}/{k}" for x in s.secrets if x.namespace == svc.namespace for k in x.data]
+                r.problem(f"{base}.secretEnv.{var}", f"a Secret defined under `secrets` in namespace {svc.namespace} as <secret>/<key>", ref, *known)
+            elif key not in sec.data:
+                r.problem(f"{base}.secretEnv.{var}", f"a key of secrets.{sname}.data ({', '.join(sorted(sec.data)) or 'none'})", ref, *(f"{sname}/{k}" for k in sorted(sec.data)))
+        if svc.service_type == "LoadBalancer" and s.network.load_balancer == "none":
+            r.problem(f"{base}.serviceType", "ClusterIP or NodePort: network.loadBalancer is none", "LoadBalancer", "ClusterIP", "NodePort")
 
 
 def _cpu_millis(v: str) -> float:
@@ -350,11 +400,53 @@ def load_balancer_service_gets_an_address(r: Reader, s: Settings, hosts: Placed)
     if s.eureka.service_type == "LoadBalancer" and s.network.load_balancer == "none":
         r.problem(
             "eureka.serviceType",
-            "ClusterIP or NodePort: network.loadBalancer is none, so a LoadBalancer Service would never get an address",
+            "ClusterIP or NodePort: network.loadBalancer is none, so a LoadBalancer Service would never get an address (or set network.loadBalancer to metallb)",
             "LoadBalancer",
             "NodePort",
             "ClusterIP",
         )
+
+
+def _free_pool(s: Settings, hosts: Placed) -> list[str]:
+    """A pool suggestion: the highest run of up to 21 addresses of hostCidr that no host uses."""
+    import ipaddress
+
+    net = _net(s.network.host_cidr)
+    if net is None or net.num_addresses < 8:
+        return []
+    used = {ipaddress.IPv4Address(h.address) for _, h in hosts if h.address}
+    last = net.broadcast_address - 1 - min(34, net.num_addresses // 8)
+    first = max(net.network_address + 1, last - 20)
+    while first <= last and any(first <= u <= last for u in used):
+        last = min(u for u in used if first <= u <= last) - 1
+        first = max(net.network_address + 1, last - 20)
+    return [f"{first}-{last}"] if first <= last else []
+
+
+@rule
+def load_balancer_pool_fits(r: Reader, s: Settings, hosts: Placed) -> None:
+    """MetalLB answers ARP for its pool on the hosts' segment: the pool lies inside hostCidr and
+    holds no host's address (MetalLB would steal it), and the manifests tools.images took exist."""
+    n = s.network
+    if n.load_balancer != "metallb":
+        return
+    key = "network.loadBalancerPool"
+    net = _net(n.host_cidr)
+    if not n.load_balancer_pool:
+        r.problem(key, "an address range for MetalLB inside network.hostCidr, used by no host", "", *_free_pool(s, hosts))
+    elif (span := n.pool_addresses()) is None:
+        r.problem(key, "a range whose first address is not after its last", n.load_balancer_pool, *_free_pool(s, hosts))
+    elif net is not None and not (span[0] in net and span[1] in net):
+        r.problem(key, f"a range inside network.hostCidr ({n.host_cidr}): MetalLB announces it on the hosts' segment", n.load_balancer_pool, *_free_pool(s, hosts))
+    else:
+        import ipaddress
+
+        taken = [f"{h.name} ({h.address})" for _, h in hosts if h.address and span[0] <= ipaddress.IPv4Address(h.address) <= span[1]]
+        if taken:
+            r.problem(key, f"a range that holds no host's address (it holds {', '.join(taken)})", n.load_balancer_pool, *_free_pool(s, hosts))
+    m = s.metallb.manifests
+    if m and r.check_files and not os.path.isfile(expand(m)):
+        r.problem("metallb.manifests", "MetalLB's CRDs and RBAC as python3 -m tools.images writes them (run it)", m)
 
 
 @rule

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .core import Described, Edit, Reader, Secret
-from .fields import MISSING, REMOVE, Choice, Entries, Int, Names, Ref, SecretMap, Section, Spec, Text, setting
+from .fields import MISSING, REMOVE, Bool, Choice, Entries, FreeMap, Int, Names, Ref, SecretMap, Section, Spec, Text, setting
 from .hosts import DNS_LABEL
 from .network import DNS_SUBDOMAIN
 from .registry import Image
@@ -60,7 +60,7 @@ class EurekaSettings:
         example=_listed_images,
     )
     replicas: int = setting(Int(0, 100), 2, "replicas of the Deployment")
-    service_type: str = setting(Choice(*SERVICE_TYPES), "ClusterIP", "Service type (LoadBalancer needs network.loadBalancer external)")
+    service_type: str = setting(Choice(*SERVICE_TYPES), "ClusterIP", "Service type (LoadBalancer needs network.loadBalancer metallb or external)")
     service_port: int = setting(Int(1, 65535), 80, "Service port")
     container_port: int = setting(Int(1, 65535), 8761, "container port")
     host_port: int = setting(Int(0, 65535), 0, "host port on each node (0 = off; then at most one replica per schedulable worker)")
@@ -83,6 +83,39 @@ class AppSecret:
         custom=True,
     )
 
+
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+SECRET_REF = rf"{DNS_SUBDOMAIN}/{SECRET_KEY}"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """One of the users' own microservices: a Deployment, its Service and PodDisruptionBudget."""
+
+    name: str  # the key under `services`: the app label, the Deployment's and the Service's name
+    image: str = setting(
+        Image("an image in the private registry as repo:tag (not latest) or repo@sha256:..."),
+        doc="repo:tag (not latest) or repo@sha256:... inside the private registry; must be in registry.images",
+        example=["example-service:1.0.0"],
+    )
+    namespace: str = setting(Text(DNS_LABEL, "a namespace name"), Ref("eureka.namespace"), "namespace (one the platform manages)")
+    replicas: int = setting(Int(0, 100), 2, "replicas of the Deployment")
+    port: int = setting(Int(1, 65535), 8080, "container port")
+    service_port: int = setting(Int(1, 65535), 80, "Service port")
+    service_type: str = setting(Choice(*SERVICE_TYPES), "ClusterIP", "Service type")
+    env: Mapping[str, str] = setting(FreeMap(ENV_NAME, "a map of variable name to value"), {}, "environment variables (plain values)")
+    secret_env: Mapping[str, str] = setting(
+        FreeMap(ENV_NAME, "a map of variable name to <secret>/<key>"), {}, "environment variables from a Secret in `secrets`: VAR: <secret>/<key>"
+    )
+    probe_path: str = setting(Text(r"/\S*", "an absolute URL path"), "/actuator/health", "HTTP path of the readiness and liveness probes")
+    eureka_client: bool = setting(Bool(), False, "registers with the platform's Eureka: its peers' URLs and second-scale intervals are set")
+    max_surge: str = setting(_ROLLOUT, "25%", "rolling update: extra pods allowed")
+    max_unavailable: str = setting(_ROLLOUT, "0", "rolling update: pods that may be missing")
+    min_available: int = setting(Int(0, 100), 1, "PodDisruptionBudget minAvailable (fewer than replicas, so a node can be drained)")
+    resources: Resources = setting(Section(Resources), doc="container requests and limits")
+
+
+SERVICES = Spec(Entries(ServiceSettings), {}, "the users' own microservices, by name", custom=True)
 
 NAMESPACES = Spec(
     Names(None, "a list", shape="list of names"),
@@ -153,3 +186,26 @@ def parse_secrets(r: Reader, default_namespace: str | None) -> tuple[AppSecret, 
                 data[k] = v
         secrets.append(AppSecret(name=sname, namespace=namespace, data=data))
     return tuple(secrets)
+
+
+def parse_services(r: Reader, default_namespace: str | None) -> tuple[ServiceSettings, ...]:
+    raw = r.get("services")
+    if raw is MISSING:
+        return ()
+    if not isinstance(raw, Mapping):
+        r.problem("services", "a map of service name to its settings", raw, fixes=[(Edit("services", REMOVE),)])
+        return ()
+    out: list[ServiceSettings] = []
+    for name in raw:
+        path = f"services.{name}"
+        if not re.fullmatch(DNS_LABEL, str(name)):
+            r.problem(path, "a service name (DNS label: lower-case letters, digits, '-')", name, fixes=[(Edit(path, REMOVE),)])
+            continue
+        if not isinstance(raw[name], Mapping):
+            r.problem(path, "an object {image, replicas, port, ...}", raw[name], {"image": "example-service:1.0.0"})
+            continue
+        fields = r.section(ServiceSettings, path)
+        if isinstance(fields.get("namespace"), Ref):
+            fields["namespace"] = default_namespace
+        out.append(ServiceSettings(name=str(name), **fields, resources=Resources(**r.section(Resources, f"{path}.resources"))))
+    return tuple(out)

@@ -170,7 +170,7 @@ def check_seccomp(wl: Workload, cfg: Config) -> Iterator[str]:
 
 @workload_rule(
     "service-account-token-automount",
-    "Pods set automountServiceAccountToken: false unless they call the Kubernetes API.",
+    "Pods set automountServiceAccountToken: false unless they call the Kubernetes API (then: true, with their own ServiceAccount).",
     MEDIUM,
     MANDATORY,
     "Set spec.automountServiceAccountToken: false in the pod template; give pods that need the API their own ServiceAccount with minimal RBAC.",
@@ -180,8 +180,13 @@ def check_seccomp(wl: Workload, cfg: Config) -> Iterator[str]:
 def check_automount_token(wl: Workload, cfg: Config) -> Iterator[str]:
     """Pods do not mount a service-account token unless they need the API."""
     value = get(wl.pod_spec, "automountServiceAccountToken")
-    if value is not False and value is not UNKNOWN:
-        yield "The pod spec does not set automountServiceAccountToken: false, so every container gets an API token. Set automountServiceAccountToken to false (or document why the pod calls the API)."
+    account = get(wl.pod_spec, "serviceAccountName")
+    if value is True and isinstance(account, str) and account not in ("", "default"):
+        return  # an explicit choice, with the pod's own ServiceAccount (whose RBAC says what it may do)
+    if value is True:
+        yield "The pod spec mounts an API token (automountServiceAccountToken: true) for the default ServiceAccount. Give the pod its own ServiceAccount (serviceAccountName) with minimal RBAC, or set automountServiceAccountToken to false."
+    elif value is not False and value is not UNKNOWN and account is not UNKNOWN:
+        yield "The pod spec does not set automountServiceAccountToken: false, so every container gets an API token. Set automountServiceAccountToken to false, or to true with the pod's own ServiceAccount when it calls the API."
 
 
 _SECRET_NAME = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential)"

@@ -10,6 +10,7 @@ hosts. The instance is taken down at the end unless VMP_KEEP_LAB=1.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -28,6 +29,9 @@ pytestmark = pytest.mark.lab
 
 # VMP_E2E_LAB picks another instance name (e.g. to run two checkouts' suites side by side).
 INSTANCE = os.environ.get("VMP_E2E_LAB", "e2e")
+# The example service's Secret value (random per run; the secrets scan looks for it).
+GREETING = secrets.token_urlsafe(18)
+GREETING_PATH = "secrets.{}.data.{}".format(*stackfile.EXAMPLE_SECRET)
 
 
 @dataclass
@@ -41,7 +45,9 @@ class Lab:
     def settings(self) -> Settings:
         """The stack's effective settings (defaults included: the stack file leaves them out)."""
         raw = {k.split(":", 1)[1]: v for k, v in self.config.items()}
-        return parse_settings({**raw, "sshPrivateKey": Secret(self.key_path.read_text())}, "local", check_files=False)
+        name, key = stackfile.EXAMPLE_SECRET
+        given = {"sshPrivateKey": Secret(self.key_path.read_text()), "secrets": {name: {"data": {key: Secret(GREETING)}}}}
+        return parse_settings({**raw, **given}, "local", check_files=False)
 
     def ssh(self, host: str, command: str, check: bool = True, timeout: int = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*lab_hosts.ssh_command(host, self.instance), command], capture_output=True, text=True, check=check, timeout=timeout)
@@ -73,6 +79,7 @@ def lab() -> Iterator[Lab]:
 def local(lab: Lab) -> Iterator[tuple[Project, object]]:
     project = new_project({"local": {"config": lab.config}})
     stack = project.stack("local", {"sshPrivateKey": lab.key_path.read_text()})
+    project.set_secret(stack, GREETING_PATH, GREETING, path=True)
     yield project, stack
     if os.environ.get("VMP_KEEP_LAB") != "1":
         try:

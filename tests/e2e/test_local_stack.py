@@ -91,19 +91,18 @@ def test_cold_up_bootstraps_a_ready_cluster(local: tuple[Project, auto.Stack], l
     assert net["Network"] == lab.settings.network.pod_cidr
 
     # Eureka (the smoke workload) runs from the private registry; so does the pause image.
-    dep = json.loads(kubectl(kc, "-n", "platform", "get", "deployment", "eurekaserver", "-o", "json").stdout)
+    dep = json.loads(kubectl(kc, "-n", "platform", "get", "statefulset", "eurekaserver", "-o", "json").stdout)
     assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"] == lab.settings.eureka.replicas
     registry = stack.outputs()["registryEndpoint"].value
     images = lab.ssh(WORKER, "ctr -n k8s.io images ls -q | grep -v '^sha256:'").stdout.split()
     assert images and all(i.startswith(f"{registry}/") for i in images), images
-    pods = json.loads(kubectl(kc, "-n", "platform", "get", "pods", "-o", "json").stdout)["items"]
+    pods = json.loads(kubectl(kc, "-n", "platform", "get", "pods", "-l", "app=eurekaserver", "-o", "json").stdout)["items"]
     assert all(p["status"]["phase"] == "Running" for p in pods) and len(pods) == dep["spec"]["replicas"]
-    # ...and answers as a Eureka server through its Service (NodePort on the worker).
-    svc = json.loads(kubectl(kc, "-n", "platform", "get", "service", "eurekaserver", "-o", "json").stdout)
-    port = svc["spec"]["ports"][0]["nodePort"]
-    apps = subprocess.run(
-        ["curl", "-sf", "-H", "Accept: application/json", f"http://{lab.hosts[WORKER]}:{port}/eureka/apps"], capture_output=True, text=True, timeout=30
-    )
+    # ...and answers as a Eureka server on port 80 of its LoadBalancer address (MetalLB), which
+    # is the stack's eurekaEndpoint output.
+    endpoint = stack.outputs()["eurekaEndpoint"].value
+    assert endpoint.startswith("http://") and endpoint.endswith(":80"), endpoint
+    apps = subprocess.run(["curl", "-sf", "-H", "Accept: application/json", f"{endpoint}/eureka/apps"], capture_output=True, text=True, timeout=30)
     assert apps.returncode == 0 and "applications" in apps.stdout
 
 
@@ -132,7 +131,7 @@ def test_one_kubelet_setting_restarts_kubelet_alone(local: tuple[Project, auto.S
     assert "maxPods: 60" in lab.ssh(WORKER, "cat /etc/vm-platform/kubelet.yaml").stdout
 
 
-def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(local: tuple[Project, auto.Stack], lab: Lab):
+def test_image_tag_change_previews_as_a_rolling_update_of_the_statefulset_only(local: tuple[Project, auto.Stack], lab: Lab):
     project, stack = local
     # The new tag must be one the registry provides (here: pushed by other means, no archive).
     images = len(lab.settings.registry.images)
@@ -140,8 +139,8 @@ def test_image_tag_change_previews_as_a_rolling_update_of_the_deployment_only(lo
     project.set_path(stack, "eureka.image", "eureka-server:1.0.1")
     try:
         preview = project.preview(stack)
-        assert list(preview.changed()) == ["eureka-app-deployment"] and preview.changed()["eureka-app-deployment"][0] == "update", preview.changed()
-        assert preview.detailed("eureka-app-deployment") == ["spec.template.spec.containers[0].image"], preview.detailed("eureka-app-deployment")
+        assert list(preview.changed()) == ["eureka-app-statefulset"] and preview.changed()["eureka-app-statefulset"][0] == "update", preview.changed()
+        assert preview.detailed("eureka-app-statefulset") == ["spec.template.spec.containers[0].image"], preview.detailed("eureka-app-statefulset")
         assert not any(op in preview.ops() for op in ("replace", "create-replacement", "delete"))
         assert "eureka-server:1.0.1" in preview.stdout
     finally:
@@ -212,7 +211,7 @@ def test_registry_auth_turns_on_in_place(local: tuple[Project, auto.Stack], lab:
     authed = subprocess.run(["curl", "-sk", "-u", "platform:lab-registry-password", f"https://{registry}/v2/_catalog"], capture_output=True, text=True)
     assert "eureka-server" in authed.stdout and "pause" in authed.stdout
     kc = kubeconfig_of(stack)
-    dep = json.loads(kubectl(kc, "-n", "platform", "get", "deployment", "eurekaserver", "-o", "json").stdout)
+    dep = json.loads(kubectl(kc, "-n", "platform", "get", "statefulset", "eurekaserver", "-o", "json").stdout)
     assert dep["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "vm-platform-registry"}]
     assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"]
     assert "lab-registry-password" not in lab.ssh(WORKER, "journalctl -u containerd -u kubelet --no-pager | tail -200").stdout

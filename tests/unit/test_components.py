@@ -143,7 +143,13 @@ def test_runtime_takes_pause_and_images_from_private_registry(dev):
     assert hosts["create"].endswith("install-file.sh") and "DEST=/etc/containerd/certs.d/192.168.226.131:5000/hosts.toml" in hosts["create"]
     assert 'server = "http://192.168.226.131:5000"' in hosts["stdin"]  # dev allows plain http explicitly
     pushes = [n for n in dev.commands() if "-registry-push-" in n]
-    assert sorted(pushes) == [f"{CP}-registry-push-eureka-server-1.0.0", f"{CP}-registry-push-pause-3.10"]
+    assert sorted(pushes) == [
+        f"{CP}-registry-push-coredns-1.15.0",
+        f"{CP}-registry-push-eureka-server-1.0.0",
+        f"{CP}-registry-push-metallb-controller-v0.15.2",
+        f"{CP}-registry-push-metallb-speaker-v0.15.2",
+        f"{CP}-registry-push-pause-3.10",
+    ]
 
 
 def test_registry_storage_is_persistent(dev):
@@ -158,8 +164,8 @@ def test_pod_network_config_goes_to_etcd(dev):
     assert "ETCD_PREFIX=/coreos.com/network" in net["create"]
 
 
-def test_eureka_deployment_service_pdb(dev):
-    dep = dev.of_type("kubernetes:apps/v1:Deployment")[0].inputs
+def test_eureka_statefulset_services_pdb(dev):
+    dep = dev.resources["eureka-app-statefulset"].inputs
     spec = dep["spec"]
     assert spec["replicas"] == 2 and spec["selector"]["matchLabels"] == {"app": "eurekaserver"}
     c = spec["template"]["spec"]["containers"][0]
@@ -167,16 +173,23 @@ def test_eureka_deployment_service_pdb(dev):
     assert c["ports"] == [{"name": "http", "containerPort": 8761, "protocol": "TCP"}]  # no hostPort by default
     assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]
     assert c["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
-    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
-    svc = dev.of_type("kubernetes:core/v1:Service")[0].inputs["spec"]
+    # Peers: stable names from the headless Service, found by its SRV records; own name as hostname.
+    assert spec["serviceName"] == "eurekaserver-peers" and spec["podManagementPolicy"] == "Parallel"
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+    assert env["EUREKA_PEERS_SRV"] == "_http._tcp.eurekaserver-peers.platform.svc.cluster.local"
+    assert env["EUREKA_INSTANCE_HOSTNAME"] == "$(POD_NAME).eurekaserver-peers.platform.svc.cluster.local"
+    assert [e["name"] for e in c["env"]][0] == "POD_NAME"  # defined before the value that names it
+    peers = dev.resources["eureka-app-peers"].inputs["spec"]
+    assert peers["clusterIP"] == "None" and peers["publishNotReadyAddresses"] is True and peers["ports"][0]["name"] == "http"
+    svc = dev.resources["eureka-app-service"].inputs["spec"]
     assert svc["type"] == "LoadBalancer" and svc["ports"][0]["port"] == 80 and svc["ports"][0]["targetPort"] == "http"
-    pdb = dev.of_type("kubernetes:policy/v1:PodDisruptionBudget")[0].inputs["spec"]
+    pdb = dev.resources["eureka-app-pdb"].inputs["spec"]
     assert pdb["minAvailable"] == 1
 
 
 def test_hostport_is_possible_when_configured():
     m = with_config(lambda c: c["eureka"].update(hostPort=8761, replicas=1, minAvailable=0))
-    c = m.of_type("kubernetes:apps/v1:Deployment")[0].inputs["spec"]["template"]["spec"]["containers"][0]
+    c = m.resources["eureka-app-statefulset"].inputs["spec"]["template"]["spec"]["containers"][0]
     assert c["ports"][0]["hostPort"] == 8761
 
 
@@ -249,9 +262,9 @@ def test_rolling_update_changes_only_the_deployment_image(dev):
         )
     )
     diff = changed(dev, after)
-    assert diff == {"eureka-app-deployment": {"spec"}}
-    c_before = dev.resources["eureka-app-deployment"].inputs["spec"]
-    c_after = after.resources["eureka-app-deployment"].inputs["spec"]
+    assert diff == {"eureka-app-statefulset": {"spec"}}
+    c_before = dev.resources["eureka-app-statefulset"].inputs["spec"]
+    c_after = after.resources["eureka-app-statefulset"].inputs["spec"]
     assert c_after["template"]["spec"]["containers"][0]["image"].endswith("eureka-server:1.0.1")
     c_after["template"]["spec"]["containers"][0]["image"] = c_before["template"]["spec"]["containers"][0]["image"]
     assert c_after == c_before
@@ -259,8 +272,8 @@ def test_rolling_update_changes_only_the_deployment_image(dev):
 
 def test_scaling_changes_only_replicas(dev):
     after = with_config(lambda c: c["eureka"].update(replicas=3))
-    assert changed(dev, after) == {"eureka-app-deployment": {"spec"}}
-    b, a = dev.resources["eureka-app-deployment"].inputs["spec"], copy.deepcopy(after.resources["eureka-app-deployment"].inputs["spec"])
+    assert changed(dev, after) == {"eureka-app-statefulset": {"spec"}}
+    b, a = dev.resources["eureka-app-statefulset"].inputs["spec"], copy.deepcopy(after.resources["eureka-app-statefulset"].inputs["spec"])
     assert a.pop("replicas") == 3 and b["replicas"] == 2
     assert {k: v for k, v in b.items() if k != "replicas"} == a
 
@@ -363,3 +376,73 @@ def test_a_rebuilt_host_gets_its_files_copied_again(dev):
     for name in copies:
         assert new_key in rebuilt.resources[name].inputs["triggers"]
         assert "triggers" in changed(dev, rebuilt)[name]
+
+
+# ---------------------------------------------------------------- the platform: DNS, LoadBalancer, services
+
+
+def test_cluster_dns_serves_the_cluster_domain_at_cluster_dns(dev):
+    svc = dev.resources["dns-service"].inputs
+    assert svc["metadata"]["namespace"] == "kube-system" and svc["metadata"]["name"] == "kube-dns"
+    assert svc["spec"]["clusterIP"] == "10.254.0.10" and {p["port"] for p in svc["spec"]["ports"]} >= {53}
+    corefile = dev.resources["dns-corefile"].inputs["data"]["Corefile"]
+    assert "kubernetes cluster.local in-addr.arpa ip6.arpa" in corefile
+    assert "forward . /etc/resolv.conf" in corefile  # the hosts' resolvers by default
+    dep = dev.resources["dns-deployment"].inputs["spec"]
+    c = dep["template"]["spec"]["containers"][0]
+    assert dep["replicas"] == 2 and c["image"] == "192.168.226.131:5000/coredns:1.15.0"
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]} and dep["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    offline = with_config(lambda cfg: cfg.update(dns={"upstream": []}))
+    assert "forward" not in offline.resources["dns-corefile"].inputs["data"]["Corefile"]
+    # A changed Corefile rolls the pods (its digest is in the template).
+    assert changed(dev, offline) == {"dns-corefile": {"data"}, "dns-deployment": {"spec"}}
+
+
+def test_metallb_announces_the_pool_from_settings_with_upstream_crds_and_no_wildcards(dev):
+    pool = dev.resources["metallb-pool"].inputs
+    assert pool["spec"]["addresses"] == ["192.168.226.200-192.168.226.220"] and pool["metadata"]["namespace"] == "metallb-system"
+    assert dev.resources["metallb-l2"].inputs["spec"] == {"ipAddressPools": ["vm-platform"]}
+    crds = {r.inputs["metadata"]["name"] for r in dev.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")}
+    assert {"ipaddresspools.metallb.io", "l2advertisements.metallb.io", "bgppeers.metallb.io"} <= crds
+    for kind in ("ClusterRole", "Role"):
+        for r in dev.of_type(f"kubernetes:rbac.authorization.k8s.io/v1:{kind}"):
+            assert all("*" not in rule.get("verbs", []) for rule in r.inputs["rules"]), r.inputs["metadata"]
+    ctl = dev.resources["metallb-controller"].inputs["spec"]["template"]["spec"]["containers"][0]
+    assert "--webhook-mode=disabled" in ctl["args"]
+    speaker = dev.resources["metallb-speaker"].inputs["spec"]["template"]["spec"]
+    assert speaker["hostNetwork"] is True and speaker["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    ns = dev.resources["metallb-namespace"].inputs["metadata"]["labels"]
+    assert ns["pod-security.kubernetes.io/enforce"] == "privileged"
+    # The Eureka LoadBalancer Service waits for MetalLB, so `up` sees its address.
+    assert "metallb-l2" in dev.depends_on("eureka-app-service")
+
+
+def test_no_metallb_without_network_load_balancer_metallb():
+    m = with_config(lambda c: (c["network"].update(loadBalancer="external"), c["network"].pop("loadBalancerPool")))
+    assert not [n for n in m.resources if n.startswith("metallb-")]
+
+
+def _with_service(c, **more):
+    c["registry"]["images"].append({"name": "example-service:1.0.0"})
+    c["secrets"] = {"greeting": {"data": {"text": "hello"}}}  # the harness stores "secrets" as a secret key
+    c["services"] = {"example-service": {"image": "example-service:1.0.0", "eurekaClient": True, "secretEnv": {"APP_GREETING": "greeting/text"}, **more}}
+
+
+def test_a_service_from_config_registers_with_eureka_and_reads_its_secret():
+    m = with_config(_with_service)
+    dep = m.resources["service-example-service-deployment"].inputs["spec"]
+    env = {e["name"]: e for e in dep["template"]["spec"]["containers"][0]["env"]}
+    assert env["APP_GREETING"]["valueFrom"] == {"secretKeyRef": {"name": "greeting", "key": "text"}}
+    assert env["EUREKA_CLIENT_SERVICEURL_DEFAULTZONE"]["value"] == "http://eurekaserver.platform.svc.cluster.local:80/eureka/"
+    assert env["EUREKA_INSTANCE_IPADDRESS"]["value"] == "$(POD_IP)" and env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env["SPRING_APPLICATION_NAME"]["value"] == "example-service"
+    assert "platform-secret-platform-greeting" in m.depends_on("service-example-service")
+    assert m.resources["service-example-service-service"].inputs["spec"]["type"] == "ClusterIP"
+
+
+def test_scaling_a_service_changes_only_its_replicas():
+    before = with_config(_with_service)
+    after = with_config(lambda c: _with_service(c, replicas=5))
+    assert changed(before, after) == {"service-example-service-deployment": {"spec"}}
+    b, a = before.resources["service-example-service-deployment"].inputs["spec"], after.resources["service-example-service-deployment"].inputs["spec"]
+    assert (b["replicas"], a["replicas"]) == (2, 5) and {k: v for k, v in a.items() if k != "replicas"} == {k: v for k, v in b.items() if k != "replicas"}

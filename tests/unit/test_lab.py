@@ -80,7 +80,8 @@ def test_existing_hosts_belong_to_their_instance_only():
     (d.dir / "hosts" / "master").mkdir(parents=True)
     assert [h.id for h in e.existing_hosts()] == ["worker-2"]
     assert [h.id for h in d.existing_hosts()] == ["master"]
-    assert e.current_workers() == 1 and d.current_workers() == 1
+    # No worker yet: the default count (two, so replicas spread and a drain has somewhere to go).
+    assert e.current_workers() == 1 and d.current_workers() == instance.DEFAULT_WORKERS == 2
 
 
 def _config(inst: instance.Instance, workers: int = 1) -> dict:
@@ -150,6 +151,8 @@ def test_the_lab_stack_file_says_only_what_differs_from_the_settings_defaults():
         inst = instance.Instance(instance.DEFAULT, instance.DEFAULT_NETWORK)
         keys = {h.name: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkeyforthetest" for h in inst.hosts(workers)}
         values = stackfile.stack_values(inst, workers, keys, "vxlan")
-        assert check_stack_config({**values, "sshPrivateKey": Secret("placeholder for an OPENSSH PRIVATE KEY")}, "local") == []
+        name, key = stackfile.EXAMPLE_SECRET  # set as a secret by tools/deploy-local, not in the file
+        given = {"sshPrivateKey": Secret("placeholder for an OPENSSH PRIVATE KEY"), "secrets": {name: {"data": {key: Secret("x")}}}}
+        assert check_stack_config({**values, **given}, "local") == []
         assert "ssh" not in values and "podSubnetLength" not in values["network"]  # defaults, left out
         assert values["runtime"]["maxOpenFiles"] == 20000  # what the lab needs stays

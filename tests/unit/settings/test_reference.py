@@ -10,6 +10,7 @@ import yaml
 
 from components.settings import Secret, Settings, parse_settings, reference
 from components.settings.fields import specs
+from components.settings.platform import coredns_image
 from tests.unit.harness import ROOT, TEST_KEY
 
 
@@ -40,7 +41,7 @@ def minimal() -> dict[str, Any]:
         "workers": [{"name": "worker-1", "address": "10.0.0.11", **host}],
         "network": {"hostCidr": "10.0.0.0/24", "podCidr": "10.244.0.0/16", "serviceCidr": "10.96.0.0/16", "clusterDns": "10.96.0.10"},
         "binaries": {"releaseBaseUrl": "https://example.invalid/release"},
-        "registry": {"images": [{"name": "pause:3.10"}, {"name": "eureka-server:1.0.0"}]},
+        "registry": {"images": [{"name": "pause:3.10"}, {"name": "eureka-server:1.0.0"}, {"name": coredns_image()}]},
         "eureka": {"image": "eureka-server:1.0.0"},
     }
 
@@ -71,7 +72,7 @@ def _leaves(tree: dict[str, Any], base: str = "") -> dict[str, Any]:
 def test_the_defaults_are_the_ones_parsing_uses():
     parsed = _attributes(Settings, parse_settings(minimal(), "test"))
     written = set(_leaves(minimal()))
-    derived = {"namespaces", "secrets"}  # the Eureka namespace is added; secrets become a tuple of Secrets
+    derived = {"namespaces", "secrets", "services"}  # the Eureka namespace is added; secrets and services become tuples
     defaults = {k: v for k, v in _leaves(reference.default_config()).items() if k not in written | derived and not k.startswith("registry.images")}
     assert len(defaults) > 40, defaults
     assert {k: parsed[k] for k in defaults} == defaults

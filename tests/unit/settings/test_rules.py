@@ -17,7 +17,7 @@ def test_an_image_the_registry_does_not_provide_is_refused():
     problems = errors_for(setp("eureka.image", "eureka-server:1.0.1"))
     assert any(
         p.startswith(
-            "eureka.image: expected an image that registry.images provides (pause:3.10, eureka-server:1.0.0); list it there with its archive, or the pull fails on the nodes, found \"eureka-server:1.0.1\". Fix: pulumi config set --path 'registry.images[2].name' eureka-server:1.0.1"
+            "eureka.image: expected an image that registry.images provides; list it there with its archive, or the pull fails on the nodes, found \"eureka-server:1.0.1\". Fix: pulumi config set --path 'registry.images[5].name' eureka-server:1.0.1"
         )
         for p in problems
     ), problems

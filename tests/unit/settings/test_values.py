@@ -169,7 +169,7 @@ BAD_CONFIGS = [
     (
         "lb-without-implementation",
         setp("network.loadBalancer", "none"),
-        'eureka.serviceType: expected ClusterIP or NodePort: network.loadBalancer is none, so a LoadBalancer Service would never get an address, found "LoadBalancer". Fix: pulumi config set --path eureka.serviceType NodePort',
+        'eureka.serviceType: expected ClusterIP or NodePort: network.loadBalancer is none, so a LoadBalancer Service would never get an address (or set network.loadBalancer to metallb), found "LoadBalancer". Fix: pulumi config set --path eureka.serviceType NodePort',
     ),
     (
         "hostport-more-replicas-than-workers",

@@ -1,0 +1,195 @@
+"""The platform on the lab, after the cluster suite: cluster DNS, MetalLB, Eureka peers and the
+example microservice, with the real engine on the real hosts (two workers).
+
+Everything is asked of the running system: DNS answers from inside a pod (the example service's
+/resolve does the lookup in its own pod), the LoadBalancer addresses answer from this machine,
+Eureka's own registry lists its peers and the example's instances, and the nodes' containerd
+holds images from the private registry only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from tests.e2e.conftest import Lab
+from tests.e2e.test_local_stack import changes, kubeconfig_of, kubectl
+from tools.automation import Project
+
+pytestmark = pytest.mark.lab
+
+
+def get_json(url: str, timeout: float = 10) -> Any:
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def eventually(check, timeout: float, what: str, every: float = 1.0) -> Any:
+    """check() until it returns something truthy (exceptions count as not yet)."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            v = check()
+            if v:
+                return v
+            last = v
+        except Exception as e:  # not ready yet
+            last = e
+        time.sleep(every)
+    raise AssertionError(f"{what} not within {timeout:.0f} s (last: {last!r})")
+
+
+def _up(local: tuple[Project, auto.Stack]) -> auto.Stack:
+    _, stack = local
+    stack.up(color="never", on_output=lambda line: None)
+    return stack
+
+
+@pytest.fixture(scope="module")
+def platform(local: tuple[Project, auto.Stack]) -> auto.Stack:
+    """The stack as the cluster suite left it, brought up to date (it may have changed it)."""
+    return _up(local)
+
+
+def _apps(eureka: str) -> dict[str, list[dict]]:
+    apps = get_json(f"{eureka}/eureka/apps")["applications"]["application"]
+    return {a["name"]: a["instance"] for a in apps}
+
+
+def test_cluster_dns_answers_service_and_headless_peer_names_from_inside_a_pod(platform: auto.Stack, lab: Lab):
+    s = lab.settings
+    example = platform.outputs()["serviceEndpoints"].value["example-service"]
+    domain, ns = s.network.cluster_domain, s.eureka.namespace
+    kc = kubeconfig_of(platform)
+    svc_ip = json.loads(kubectl(kc, "-n", ns, "get", "service", "eurekaserver", "-o", "json").stdout)["spec"]["clusterIP"]
+    answer = get_json(f"{example}/resolve?name=eurekaserver.{ns}.svc.{domain}")
+    assert answer.get("addresses") == [svc_ip], answer
+    pod_ip = json.loads(kubectl(kc, "-n", ns, "get", "pod", "eurekaserver-0", "-o", "json").stdout)["status"]["podIP"]
+    answer = get_json(f"{example}/resolve?name=eurekaserver-0.eurekaserver-peers.{ns}.svc.{domain}")
+    assert answer.get("addresses") == [pod_ip], answer
+    # The kube-dns Service is at network.clusterDns and CoreDNS runs its replicas from the registry.
+    dns = json.loads(kubectl(kc, "-n", "kube-system", "get", "service", "kube-dns", "-o", "json").stdout)
+    assert dns["spec"]["clusterIP"] == s.network.cluster_dns
+    deploy = json.loads(kubectl(kc, "-n", "kube-system", "get", "deployment", "coredns", "-o", "json").stdout)
+    assert deploy["status"].get("readyReplicas") == s.dns.replicas
+    assert get_json(f"{example}/resolve?name=no-such-service.{ns}.svc.{domain}").get("error") == "unknown host"
+
+
+def test_the_load_balancer_answers_eureka_on_port_80_from_this_machine(platform: auto.Stack, lab: Lab):
+    import ipaddress
+
+    endpoint = platform.outputs()["eurekaEndpoint"].value
+    host = endpoint.removeprefix("http://").rsplit(":", 1)[0]
+    first, last = lab.settings.network.pool_addresses() or (None, None)
+    assert first is not None and first <= ipaddress.IPv4Address(host) <= last, (endpoint, lab.settings.network.load_balancer_pool)
+    page = urllib.request.urlopen(f"http://{host}/", timeout=10).read().decode()
+    assert "Eureka" in page and "Instances currently registered" in page
+    print(f"\n[e2e] eureka through MetalLB: {endpoint}")
+
+
+def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab: Lab):
+    endpoint = platform.outputs()["eurekaEndpoint"].value
+    replicas = lab.settings.eureka.replicas
+    assert replicas >= 2
+
+    def peers_available() -> bool:
+        page = urllib.request.urlopen(f"{endpoint}/", timeout=10).read().decode()
+        available = page.split("available-replicas", 1)[1].split("</tr>", 1)[0] if "available-replicas" in page else ""
+        unavailable = page.split("unavailable-replicas", 1)[1].split("</tr>", 1)[0] if "unavailable-replicas" in page else ""
+        return "eurekaserver-" in available and "eurekaserver-" not in unavailable
+
+    eventually(peers_available, 120, "every Eureka replica listing the others as available-replicas")
+    # Each server registered itself; the registry (replicated) holds every replica.
+    instances = eventually(lambda: (i := _apps(endpoint).get("EUREKA-SERVER")) and len(i) == replicas and i, 60, "both servers in the registry")
+    assert sorted(i["hostName"].split(".")[0] for i in instances) == [f"eurekaserver-{n}" for n in range(replicas)]
+
+
+def test_the_example_service_registers_by_name_with_both_instances(platform: auto.Stack, lab: Lab):
+    svc = next(x for x in lab.settings.services if x.name == "example-service")
+    eureka = platform.outputs()["eurekaEndpoint"].value
+    t0 = time.monotonic()
+    instances = eventually(
+        lambda: (i := _apps(eureka).get("EXAMPLE-SERVICE")) and len([x for x in i if x["status"] == "UP"]) == svc.replicas and i,
+        120,
+        "both example-service instances UP in Eureka",
+    )
+    print(f"\n[e2e] example-service: {len(instances)} instances UP in Eureka ({time.monotonic() - t0:.1f} s after up)")
+    kc = kubeconfig_of(platform)
+    pods = json.loads(kubectl(kc, "-n", svc.namespace, "get", "pods", "-l", "app=example-service", "-o", "json").stdout)["items"]
+    assert sorted(i["ipAddr"] for i in instances) == sorted(p["status"]["podIP"] for p in pods)
+    # A registration on one replica is on the other: ask each server pod directly (port-forward-free:
+    # through the example service, which fetches from the peers; and the servers' own apps lists).
+    example = platform.outputs()["serviceEndpoints"].value["example-service"]
+    seen = eventually(lambda: (p := get_json(f"{example}/peers")["apps"]) and len(p.get("EXAMPLE-SERVICE", [])) == svc.replicas and p, 60, "peers")
+    assert "EUREKA-SERVER" in seen
+    # The example's answer carries its version and the greeting from its Secret.
+    info = get_json(f"{example}/")
+    from tests.e2e.conftest import GREETING
+
+    assert info["service"] == "example-service" and info["version"] == "1.0.0" and info["greeting"] == GREETING
+
+
+def test_a_registration_on_one_replica_shows_on_the_other_within_seconds(platform: auto.Stack, lab: Lab):
+    """Register a made-up instance on eurekaserver-0 only (through its pod IP, from a node) and read
+    it back from eurekaserver-1."""
+    s = lab.settings
+    kc = kubeconfig_of(platform)
+    ips = {
+        p["metadata"]["name"]: p["status"]["podIP"]
+        for p in json.loads(kubectl(kc, "-n", s.eureka.namespace, "get", "pods", "-l", "app=eurekaserver", "-o", "json").stdout)["items"]
+    }
+    worker = s.workers[0].name
+    body = json.dumps(
+        {
+            "instance": {
+                "instanceId": "e2e-probe-1",
+                "hostName": "e2e-probe",
+                "app": "E2E-PROBE",
+                "ipAddr": "10.0.0.1",
+                "status": "UP",
+                "port": {"$": 8080, "@enabled": "true"},
+                "dataCenterInfo": {"@class": "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo", "name": "MyOwn"},
+                "leaseInfo": {"durationInSecs": 60},
+            }
+        }
+    )
+    port = s.eureka.container_port
+    post = f"curl -sf -o /dev/null -w '%{{http_code}}' -X POST -H 'Content-Type: application/json' -d '{body}' http://{ips['eurekaserver-0']}:{port}/eureka/apps/E2E-PROBE"
+    assert lab.ssh(worker, post).stdout.strip() == "204"
+    t0 = time.monotonic()
+    read = f"curl -sf -H 'Accept: application/json' http://{ips['eurekaserver-1']}:{port}/eureka/apps/E2E-PROBE"
+    eventually(lambda: lab.ssh(worker, read, check=False).returncode == 0, 30, "the probe registration on eurekaserver-1", every=0.5)
+    print(f"\n[e2e] a registration on eurekaserver-0 visible on eurekaserver-1 after {time.monotonic() - t0:.1f} s")
+    lab.ssh(worker, f"curl -sf -X DELETE http://{ips['eurekaserver-0']}:{port}/eureka/apps/E2E-PROBE/e2e-probe-1", check=False)
+
+
+def test_every_image_on_the_nodes_came_from_the_private_registry(platform: auto.Stack, lab: Lab):
+    registry = platform.outputs()["registryEndpoint"].value
+    wanted = {"coredns", "metallb-controller", "metallb-speaker", "eureka-server", "example-service", "pause"}
+    seen: set[str] = set()
+    for w in lab.settings.workers:
+        images = lab.ssh(w.name, "ctr -n k8s.io images ls -q | grep -v '^sha256:'").stdout.split()
+        assert images and all(i.startswith(f"{registry}/") for i in images), (w.name, images)
+        seen |= {i.removeprefix(f"{registry}/").split(":", 1)[0].split("@", 1)[0] for i in images}
+    assert wanted <= seen, wanted - seen
+
+
+def test_replicas_spread_over_both_workers(platform: auto.Stack, lab: Lab):
+    kc = kubeconfig_of(platform)
+    for ns, label in (("platform", "app=eurekaserver"), ("platform", "app=example-service"), ("kube-system", "k8s-app=kube-dns")):
+        pods = json.loads(kubectl(kc, "-n", ns, "get", "pods", "-l", label, "-o", "json").stdout)["items"]
+        nodes = {p["spec"].get("nodeName") for p in pods}
+        assert len(nodes) == min(len(pods), len(lab.settings.workers)), (label, nodes)
+
+
+def test_a_second_up_changes_nothing(local: tuple[Project, auto.Stack], platform: auto.Stack):
+    t0 = time.monotonic()
+    result = platform.up(color="never", expect_no_changes=True)
+    print(f"\n[e2e] platform no-op up: {time.monotonic() - t0:.1f} s")
+    assert changes(result.summary) == {}
