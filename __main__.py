@@ -8,8 +8,8 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.dns import ClusterDns, ClusterDnsArgs
 from components.eureka import EurekaServer, EurekaServerArgs
-from components.metallb import LoadBalancer, LoadBalancerArgs
 from components.maintenance import NodeMaintenance, NodeMaintenanceArgs
+from components.metallb import LoadBalancer, LoadBalancerArgs
 from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
 from components.sdk import drop_sdk_debug_messages
 from components.services import user_services
@@ -21,7 +21,9 @@ settings = load_settings()
 cluster = Cluster("cluster", ClusterArgs(settings))
 k8s_opts = pulumi.ResourceOptions(provider=cluster.provider)
 ClusterDns("dns", ClusterDnsArgs(settings, cluster.registry.credentials), k8s_opts)
-load_balancer = LoadBalancer("metallb", LoadBalancerArgs(settings, cluster.registry.credentials), k8s_opts) if settings.network.load_balancer == "metallb" else None
+load_balancer = (
+    LoadBalancer("metallb", LoadBalancerArgs(settings, cluster.registry.credentials), k8s_opts) if settings.network.load_balancer == "metallb" else None
+)
 namespaces = PlatformNamespaces("platform", PlatformNamespacesArgs(settings, cluster.registry.credentials), k8s_opts)
 eureka = EurekaServer(
     "eureka",

@@ -95,7 +95,7 @@ class ClusterDns(pulumi.ComponentResource):
         config = KubernetesObject(f"{name}-corefile", "ConfigMap", metadata={**meta, "name": APP}, data={"Corefile": corefile(s)}, opts=child)
         select = {"k8s-app": "kube-dns"}
         pod_spec: dict = {
-            "serviceAccountName": account.metadata.apply(lambda m: m["name"]),
+            "serviceAccountName": APP,  # literal: the preview and the policy pack see it
             "automountServiceAccountToken": True,  # the kubernetes plugin watches Services and endpoints
             "priorityClassName": "system-cluster-critical",
             "dnsPolicy": "Default",  # CoreDNS itself resolves through the host's resolv.conf
@@ -126,7 +126,9 @@ class ClusterDns(pulumi.ComponentResource):
                     "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": True}],
                 }
             ],
-            "volumes": [{"name": "config", "configMap": {"name": config.metadata.apply(lambda m: m["name"]), "items": [{"key": "Corefile", "path": "Corefile"}]}}],
+            "volumes": [
+                {"name": "config", "configMap": {"name": config.metadata.apply(lambda m: m["name"]), "items": [{"key": "Corefile", "path": "Corefile"}]}}
+            ],
             "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
             "topologySpreadConstraints": [
                 {
@@ -151,7 +153,7 @@ class ClusterDns(pulumi.ComponentResource):
                 # The Corefile's digest in the template: a changed Corefile rolls the pods.
                 "template": {"metadata": {"labels": labels, "annotations": {"vm-platform/corefile": _digest(corefile(s))}}, "spec": pod_spec},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[binding]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, binding]),
         )
         KubernetesObject(
             f"{name}-pdb",

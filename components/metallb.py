@@ -87,19 +87,21 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:platform:LoadBalancer", name, None, opts)
         s, m = args.settings, args.settings.metallb
-        child = pulumi.ResourceOptions(parent=self)
         # Pod Security privileged: the speaker needs the host network and raw sockets.
         namespace = KubernetesObject(
             f"{name}-namespace",
             "Namespace",
             metadata={"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "vm-platform", "pod-security.kubernetes.io/enforce": "privileged"}},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        ns = namespace.metadata.apply(lambda x: x["name"])
-        pull_names = [pull_secret(f"{name}-pull", ns, s, args.registry_credentials, self)] if args.registry_credentials is not None else []
+        child = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        # Literal names (not Outputs) so a preview shows them and the policy pack can match the
+        # namespace; depends_on keeps the order.
+        ns = NAMESPACE
+        pull_names = [pull_secret(f"{name}-pull", ns, s, args.registry_credentials, self, after=namespace)] if args.registry_credentials is not None else []
         crds: list[pulumi.Resource] = []
         rbac: list[pulumi.Resource] = []
-        accounts: dict[str, pulumi.Output[str]] = {}
+        accounts: dict[str, str] = {}
         for doc in load_manifests(m.manifests):
             kind, meta = doc["kind"], dict(doc.get("metadata") or {})
             rname = f"{name}-{kind.lower()}-{meta['name'].replace(':', '-').replace('.', '-')}"
@@ -116,13 +118,13 @@ class LoadBalancer(pulumi.ComponentResource):
                 rbac.append(KubernetesObject(rname, kind, metadata=meta, roleRef=doc["roleRef"], subjects=subjects, opts=child))
             elif kind == "ServiceAccount":
                 sa = KubernetesObject(rname, kind, metadata={**meta, "namespace": ns}, opts=child)
-                accounts[meta["name"]] = sa.metadata.apply(lambda x: x["name"])
+                accounts[meta["name"]] = meta["name"]
                 rbac.append(sa)
         for needed in ("controller", "speaker"):
             if needed not in accounts:
                 raise ValueError(f"{m.manifests} has no ServiceAccount {needed!r}: rebuild it with python3 -m tools.images")
         pulls = [{"name": x} for x in pull_names]
-        after_rbac = pulumi.ResourceOptions(parent=self, depends_on=crds + rbac)
+        after_rbac = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *crds, *rbac])
         ns_env = _env("METALLB_NAMESPACE", "metadata.namespace")
         container_security = {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
         controller = KubernetesObject(
@@ -138,7 +140,13 @@ class LoadBalancer(pulumi.ComponentResource):
                     "spec": {
                         "serviceAccountName": accounts["controller"],
                         "automountServiceAccountToken": True,  # it assigns addresses through the API
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 65534,
+                            "runAsGroup": 65534,
+                            "fsGroup": 65534,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
                         "terminationGracePeriodSeconds": 0,
                         "containers": [
                             {
@@ -230,7 +238,7 @@ class LoadBalancer(pulumi.ComponentResource):
             "IPAddressPool",
             metadata={"name": "vm-platform", "namespace": ns},
             spec={"addresses": [s.network.load_balancer_pool], "autoAssign": True},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=crds),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *crds]),
         )
         advert: dict[str, Any] = {"ipAddressPools": ["vm-platform"]}
         if m.interfaces:

@@ -135,7 +135,12 @@ class Microservice(pulumi.ComponentResource):
                 "Service",
                 metadata={**meta, "name": f"{a.app}-peers"},
                 # Peers resolve each other before they are ready (they become ready by syncing).
-                spec={"clusterIP": "None", "publishNotReadyAddresses": True, "selector": labels, "ports": [{"name": "http", "port": a.container_port, "targetPort": "http", "protocol": "TCP"}]},
+                spec={
+                    "clusterIP": "None",
+                    "publishNotReadyAddresses": True,
+                    "selector": labels,
+                    "ports": [{"name": "http", "port": a.container_port, "targetPort": "http", "protocol": "TCP"}],
+                },
                 opts=pulumi.ResourceOptions(parent=self),
             )
             # Pods roll one at a time from the highest ordinal, each waiting for the previous to be

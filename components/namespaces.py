@@ -29,7 +29,12 @@ def docker_config(registry: str, user: str, password: str) -> str:
 
 
 def pull_secret(
-    name: str, namespace: pulumi.Input[str], settings: Settings, credentials: pulumi.Output[tuple[str, str]], parent: pulumi.Resource
+    name: str,
+    namespace: pulumi.Input[str],
+    settings: Settings,
+    credentials: pulumi.Output[tuple[str, str]],
+    parent: pulumi.Resource,
+    after: pulumi.Resource | None = None,
 ) -> pulumi.Output[str]:
     """The registry pull secret in `namespace` (its data derives from the secret credentials)."""
     cfg = credentials.apply(lambda c: docker_config(settings.registry_host, c[0], c[1]))
@@ -39,7 +44,7 @@ def pull_secret(
         metadata={"name": PULL_SECRET, "namespace": namespace},
         type="kubernetes.io/dockerconfigjson",
         stringData={".dockerconfigjson": cfg},
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[after] if after else None),
     )
     return pull.metadata.apply(lambda m: m["name"])
 

@@ -5,7 +5,7 @@ writes the archives) and the platform pushes them into its private registry with
 `skopeo copy oci-archive:<file> docker://<registry>/<name>:<tag>`.
 
   <cache>/images/pause-3.10.oci.tar            the pod sandbox: images/pause (static Go)
-  <cache>/images/eureka-server-1.0.0.oci.tar   Spring Cloud Netflix Eureka: images/eureka-server
+  <cache>/images/eureka-server-1.1.0.oci.tar   Spring Cloud Netflix Eureka: images/eureka-server
                                                (Maven) on a jlink'd JRE and this machine's glibc
   <cache>/images/example-service-1.0.0.oci.tar the example microservice (a Eureka client), the same way
   <cache>/images/coredns-<v>.oci.tar           cluster DNS: images/coredns/main.go over the
@@ -35,7 +35,7 @@ from tools.common import ToolError, cache_dir, go_build, pins, progress, run, wr
 from . import oci
 
 PAUSE_TAG = "3.10"
-EUREKA_TAG = "1.0.0"
+EUREKA_TAG = "1.1.0"
 HERE = Path(__file__).resolve().parent
 PAUSE_SRC = HERE / "pause"
 EUREKA_SRC = HERE / "eureka-server"

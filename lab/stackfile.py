@@ -14,10 +14,9 @@ from typing import Any
 
 import yaml
 
-from tools.common import ToolError, pins, write_if_changed
-
 from components.settings.platform import coredns_image, metallb_image
 from components.settings.registry import default_archive
+from tools.common import ToolError, pins, write_if_changed
 
 from . import binaries, hosts
 from .instance import Instance, LabHost
@@ -173,7 +172,7 @@ def _registry() -> dict[str, Any]:
         "binary": "/usr/bin/docker-registry",
         "images": [
             {"name": "pause:3.10", "archive": f"{IMAGES_DIR}/pause-3.10.oci.tar"},
-            {"name": "eureka-server:1.0.0", "archive": f"{IMAGES_DIR}/eureka-server-1.0.0.oci.tar"},
+            {"name": "eureka-server:1.1.0", "archive": f"{IMAGES_DIR}/eureka-server-1.1.0.oci.tar"},
             *(
                 {"name": image, "archive": default_archive(image)}
                 for image in ("example-service:1.0.0", coredns_image(), metallb_image("controller"), metallb_image("speaker"))
@@ -185,7 +184,7 @@ def _registry() -> dict[str, Any]:
 def _eureka() -> dict[str, Any]:
     return {
         "namespace": "platform",
-        "image": "eureka-server:1.0.0",
+        "image": "eureka-server:1.1.0",
         "replicas": 2,
         "serviceType": "LoadBalancer",
         "servicePort": 80,

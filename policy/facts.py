@@ -68,11 +68,12 @@ FACTS: tuple[Fact, ...] = (
     Fact("image-registry-allowed", "registry", "controlPlane.address, registry.port", lambda s: s.registry_host),
     Fact("host-port-capacity", "schedulableWorkers", "workers minus maintenance.nodes", lambda s: len(s.schedulable_workers)),
     Fact("load-balancer-allowed", "loadBalancerAvailable", "network.loadBalancer is not none", lambda s: s.network.load_balancer != "none"),
-    # MetalLB's speaker answers ARP on the hosts' segment: host network, NET_RAW, root. Its
-    # namespace (Pod Security privileged) is exempt from exactly the rules that forbid that.
+    # MetalLB's speaker answers ARP on the hosts' segment: host network, NET_RAW, root; its
+    # controller is one replica by design (no leader election: two would race to assign
+    # addresses). Its namespace (Pod Security privileged) is exempt from exactly those rules.
     *(
         Fact(rule, "exemptNamespaces", "network.loadBalancer is metallb", _metallb_namespace)
-        for rule in ("no-host-namespaces", "container-capabilities", "run-as-non-root")
+        for rule in ("no-host-namespaces", "container-capabilities", "run-as-non-root", "min-replicas")
     ),
 )
 
@@ -124,7 +125,33 @@ def config_values(config: Mapping[str, Any]) -> dict[str, Any]:
     binaries = values.get("binaries")
     if isinstance(binaries, dict) and binaries.get("localDir"):
         binaries["localDir"] = str(ROOT)
+    _stand_in_referenced_secrets(values)
     return values
+
+
+def _stand_in_referenced_secrets(values: dict[str, Any]) -> None:
+    """A Secret a service reads (services.<n>.secretEnv: <secret>/<key>) may be set as secret
+    config after the stack file is written (tools/deploy-local does so) or be stored whole as
+    one secret: no fact reads it, so a stand-in takes its place when it is not there."""
+    services = values.get("services")
+    if not isinstance(services, Mapping):
+        return
+    given = "secrets" in values
+    secrets = values.setdefault("secrets", {})
+    if not isinstance(secrets, dict):
+        return  # malformed: parse_settings names it
+    for svc in services.values():
+        refs = svc.get("secretEnv") if isinstance(svc, Mapping) else None
+        for ref in (refs or {}).values() if isinstance(refs, Mapping) else ():
+            name, _, key = str(ref).partition("/")
+            entry = secrets.setdefault(name, {})
+            if isinstance(entry, dict):
+                entry.setdefault("namespace", svc.get("namespace") or (values.get("eureka") or {}).get("namespace") or "platform")
+                data = entry.setdefault("data", {})
+                if isinstance(data, dict):
+                    data.setdefault(key, Secret(_PLACEHOLDER))
+    if not secrets and not given:
+        del values["secrets"]
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:

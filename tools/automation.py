@@ -26,7 +26,7 @@ from .common import ROOT
 
 # What the program needs: itself, and the pack's image-reference grammar it shares
 # (components/settings reads references as the pack does).
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "policy/rules/__init__.py", "policy/rules/imageref.py")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "policy/rules/__init__.py", "policy/rules/imageref.py", "toolchain.toml")
 TEST_PASSPHRASE = "throwaway-test-passphrase"
 
 

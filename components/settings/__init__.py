@@ -23,8 +23,8 @@ from .core import PROJECT, ConfigError, Described, Problem, Reader, Secret, fix_
 from .fields import Section, Text, described, setting
 from .hosts import CONTROL_PLANE_DOC, DNS_LABEL, WORKERS, Host, SshSettings, parse_hosts, parse_ssh
 from .maintenance import MaintenanceSettings, parse_maintenance
-from .platform import DnsSettings, MetalLBSettings, parse_dns, parse_metallb
 from .network import FLANNEL_BACKENDS, LB_IMPLEMENTATIONS, NetworkSettings, parse_network
+from .platform import DnsSettings, MetalLBSettings, parse_dns, parse_metallb
 from .registry import PAUSE_IMAGE, RegistryImage, RegistrySettings, parse_image, parse_registry
 from .runtime import (
     BINARY_SOURCES,

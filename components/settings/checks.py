@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import ipaddress
 
     from . import Settings
+    from .workloads import EurekaSettings, ServiceSettings
 
     Placed = Sequence[tuple[str, Host]]
     Rule = Callable[[Reader, Settings, Placed], None]
@@ -337,7 +338,8 @@ def rollout_can_progress(r: Reader, s: Settings, hosts: Placed) -> None:
 @rule
 def disruption_budget_allows_drain(r: Reader, s: Settings, hosts: Placed) -> None:
     """minAvailable below replicas, so a node can be drained (the Eureka server and every service)."""
-    for base, w in [("eureka", s.eureka), *((f"services.{x.name}", x) for x in s.services)]:
+    workloads: list[tuple[str, EurekaSettings | ServiceSettings]] = [("eureka", s.eureka), *((f"services.{x.name}", x) for x in s.services)]
+    for base, w in workloads:
         if w.replicas is not None and w.min_available is not None and w.replicas > 0 and w.min_available >= w.replicas:
             r.problem(f"{base}.minAvailable", f"fewer than {base}.replicas ({w.replicas}) so a node can be drained", w.min_available, max(w.replicas - 1, 0))
 
@@ -360,7 +362,12 @@ def services_fit_the_platform(r: Reader, s: Settings, hosts: Placed) -> None:
                 known = [f"{x.name}/{k}" for x in s.secrets if x.namespace == svc.namespace for k in x.data]
                 r.problem(f"{base}.secretEnv.{var}", f"a Secret defined under `secrets` in namespace {svc.namespace} as <secret>/<key>", ref, *known)
             elif key not in sec.data:
-                r.problem(f"{base}.secretEnv.{var}", f"a key of secrets.{sname}.data ({', '.join(sorted(sec.data)) or 'none'})", ref, *(f"{sname}/{k}" for k in sorted(sec.data)))
+                r.problem(
+                    f"{base}.secretEnv.{var}",
+                    f"a key of secrets.{sname}.data ({', '.join(sorted(sec.data)) or 'none'})",
+                    ref,
+                    *(f"{sname}/{k}" for k in sorted(sec.data)),
+                )
         if svc.service_type == "LoadBalancer" and s.network.load_balancer == "none":
             r.problem(f"{base}.serviceType", "ClusterIP or NodePort: network.loadBalancer is none", "LoadBalancer", "ClusterIP", "NodePort")
 
@@ -437,7 +444,9 @@ def load_balancer_pool_fits(r: Reader, s: Settings, hosts: Placed) -> None:
     elif (span := n.pool_addresses()) is None:
         r.problem(key, "a range whose first address is not after its last", n.load_balancer_pool, *_free_pool(s, hosts))
     elif net is not None and not (span[0] in net and span[1] in net):
-        r.problem(key, f"a range inside network.hostCidr ({n.host_cidr}): MetalLB announces it on the hosts' segment", n.load_balancer_pool, *_free_pool(s, hosts))
+        r.problem(
+            key, f"a range inside network.hostCidr ({n.host_cidr}): MetalLB announces it on the hosts' segment", n.load_balancer_pool, *_free_pool(s, hosts)
+        )
     else:
         import ipaddress
 

@@ -43,7 +43,7 @@ def _listed_images(r: Reader, path: str) -> list[str]:
     """Images registry.images provides, other than the pause image: what eureka.image can be."""
     listed = r.get("registry.images")
     names = [i.get("name") for i in listed if isinstance(i, Mapping)] if isinstance(listed, list) else []
-    return [n for n in names if isinstance(n, str) and n != r.get("pauseImage")] + ["eureka-server:1.0.0"]
+    return [n for n in names if isinstance(n, str) and n != r.get("pauseImage")] + ["eureka-server:1.1.0"]
 
 
 _ROLLOUT = Text(PERCENT_OR_INT, "an integer or a percentage such as 25%", shape="integer or percentage", coerce=True)

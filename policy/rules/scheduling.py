@@ -28,7 +28,7 @@ from .kube import (
     MANDATORY,
     "Set spec.replicas to at least the stack's minReplicas (eureka.replicas in the stack config).",
     kinds=REPLICATED_KINDS,
-    settings={"minReplicas": integer("Minimum replicas of a replicated workload.", 2, minimum=1)},
+    settings={**EXEMPT_NAMESPACES, "minReplicas": integer("Minimum replicas of a replicated workload.", 2, minimum=1)},
     tags=RELIABILITY_TAGS,
 )
 def check_min_replicas(wl: Workload, cfg: Config) -> Iterator[str]:

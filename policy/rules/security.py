@@ -181,7 +181,7 @@ def check_automount_token(wl: Workload, cfg: Config) -> Iterator[str]:
     """Pods do not mount a service-account token unless they need the API."""
     value = get(wl.pod_spec, "automountServiceAccountToken")
     account = get(wl.pod_spec, "serviceAccountName")
-    if value is True and isinstance(account, str) and account not in ("", "default"):
+    if value is True and (account is UNKNOWN or (isinstance(account, str) and account not in ("", "default"))):
         return  # an explicit choice, with the pod's own ServiceAccount (whose RBAC says what it may do)
     if value is True:
         yield "The pod spec mounts an API token (automountServiceAccountToken: true) for the default ServiceAccount. Give the pod its own ServiceAccount (serviceAccountName) with minimal RBAC, or set automountServiceAccountToken to false."

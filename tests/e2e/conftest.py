@@ -54,7 +54,8 @@ class Lab:
 
 
 def _lab(action: str) -> None:
-    subprocess.run([sys.executable, "-m", "tools.lab", action, "--instance", INSTANCE], cwd=ROOT, check=True)
+    workers = ["--workers", str(instance.DEFAULT_WORKERS)] if action == "up" else []
+    subprocess.run([sys.executable, "-m", "tools.lab", action, "--instance", INSTANCE, *workers], cwd=ROOT, check=True)
 
 
 @pytest.fixture(scope="session")

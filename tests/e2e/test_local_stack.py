@@ -116,35 +116,45 @@ def test_second_up_changes_nothing_and_runs_no_command(local: tuple[Project, aut
 
 def test_one_kubelet_setting_restarts_kubelet_alone(local: tuple[Project, auto.Stack], lab: Lab):
     project, stack = local
-    before = {**start_times(lab, WORKER, WORKER_UNITS), **start_times(lab, MASTER, MASTER_UNITS)}
+    workers = [w.name for w in lab.settings.workers]
+
+    def started() -> dict[str, str]:
+        out = {f"{MASTER}/{u}": t for u, t in start_times(lab, MASTER, MASTER_UNITS).items()}
+        for w in workers:
+            out.update({f"{w}/{u}": t for u, t in start_times(lab, w, WORKER_UNITS).items()})
+        return out
+
+    before = started()
     project.set_path(stack, "kubelet.maxPods", 60)
     preview = project.preview(stack)
-    assert preview.changed() == {
-        f"{WORKER}-kubelet-config": ("update", ["stdin"]),
-        f"{WORKER}-kubelet-restart": ("replace", ["triggers"]),
-    }, preview.changed()
+    expected = {}
+    for w in workers:  # the setting is every worker's: each gets the file and a kubelet restart
+        expected[f"{w}-kubelet-config"] = ("update", ["stdin"])
+        expected[f"{w}-kubelet-restart"] = ("replace", ["triggers"])
+    assert preview.changed() == expected, preview.changed()
     result = stack.up(color="never")
-    assert changes(result.summary) == {"update": 1, "replace": 1}
-    after = {**start_times(lab, WORKER, WORKER_UNITS), **start_times(lab, MASTER, MASTER_UNITS)}
-    assert after["kubelet"] != before["kubelet"]
-    assert {u: t for u, t in after.items() if u != "kubelet"} == {u: t for u, t in before.items() if u != "kubelet"}
-    assert "maxPods: 60" in lab.ssh(WORKER, "cat /etc/vm-platform/kubelet.yaml").stdout
+    assert changes(result.summary) == {"update": len(workers), "replace": len(workers)}
+    after = started()
+    assert all(after[f"{w}/kubelet"] != before[f"{w}/kubelet"] for w in workers)
+    assert {u: t for u, t in after.items() if not u.endswith("/kubelet")} == {u: t for u, t in before.items() if not u.endswith("/kubelet")}
+    for w in workers:
+        assert "maxPods: 60" in lab.ssh(w, "cat /etc/vm-platform/kubelet.yaml").stdout
 
 
 def test_image_tag_change_previews_as_a_rolling_update_of_the_statefulset_only(local: tuple[Project, auto.Stack], lab: Lab):
     project, stack = local
     # The new tag must be one the registry provides (here: pushed by other means, no archive).
     images = len(lab.settings.registry.images)
-    project.set_path(stack, f"registry.images[{images}].name", "eureka-server:1.0.1")
-    project.set_path(stack, "eureka.image", "eureka-server:1.0.1")
+    project.set_path(stack, f"registry.images[{images}].name", "eureka-server:1.1.1")
+    project.set_path(stack, "eureka.image", "eureka-server:1.1.1")
     try:
         preview = project.preview(stack)
         assert list(preview.changed()) == ["eureka-app-statefulset"] and preview.changed()["eureka-app-statefulset"][0] == "update", preview.changed()
         assert preview.detailed("eureka-app-statefulset") == ["spec.template.spec.containers[0].image"], preview.detailed("eureka-app-statefulset")
         assert not any(op in preview.ops() for op in ("replace", "create-replacement", "delete"))
-        assert "eureka-server:1.0.1" in preview.stdout
+        assert "eureka-server:1.1.1" in preview.stdout
     finally:
-        project.set_path(stack, "eureka.image", "eureka-server:1.0.0")
+        project.set_path(stack, "eureka.image", "eureka-server:1.1.0")
         project.pulumi("config", "rm", "--path", "-s", stack.name, f"registry.images[{images}]")
 
 

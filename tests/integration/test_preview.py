@@ -22,7 +22,9 @@ SECRETS = {"dev": {"sshPrivateKey": KEY}, "prod": {"sshPrivateKey": KEY, "regist
 
 # Per host: scripts bundle, hosts file, prereqs, binaries, and each service's file(s), unit and restart.
 COMMANDS_PER_WORKER = 23
-COMMANDS_CONTROL_PLANE = 26  # 20 control-plane steps + the registry: config, unit, restart, trust, 2 image pushes
+# 20 control-plane steps + the registry: config, unit, restart, trust, 5 image pushes (pause,
+# eureka-server, coredns, metallb controller and speaker).
+COMMANDS_CONTROL_PLANE = 29
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +45,19 @@ def expected_counts(workers: int, namespaces: int, auth: bool) -> Counter:
     return Counter(
         {
             "command:remote:Command": COMMANDS_CONTROL_PLANE + (1 if auth else 0) + workers * COMMANDS_PER_WORKER,
-            "command:remote:CopyToRemote": 2,  # the two image archives (pause, eureka)
-            "kubernetes:apps/v1:Deployment": 1,
-            "kubernetes:core/v1:Service": 1,
-            "kubernetes:policy/v1:PodDisruptionBudget": 1,
-            "kubernetes:core/v1:Namespace": namespaces,
-            "kubernetes:core/v1:Secret": namespaces if auth else 0,  # registry pull secrets
+            "command:remote:CopyToRemote": 5,  # the five image archives
+            "kubernetes:apps/v1:Deployment": 2,  # CoreDNS, MetalLB's controller
+            "kubernetes:apps/v1:StatefulSet": 1,  # the Eureka peers
+            "kubernetes:apps/v1:DaemonSet": 1,  # MetalLB's speakers
+            "kubernetes:core/v1:Service": 3,  # Eureka, its headless peers, kube-dns
+            "kubernetes:policy/v1:PodDisruptionBudget": 2,  # Eureka, CoreDNS
+            "kubernetes:core/v1:Namespace": namespaces + 1,  # and metallb-system
+            "kubernetes:core/v1:Secret": namespaces + 2 if auth else 0,  # registry pull secrets (and kube-system, metallb-system)
+            "kubernetes:core/v1:ConfigMap": 1,  # the Corefile
+            "kubernetes:core/v1:ServiceAccount": 3,  # coredns, MetalLB's controller and speaker
+            "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": 8,  # MetalLB's, from its module
+            "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
+            "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,
             "pulumi:providers:kubernetes": 1,
             "vm-platform:cluster:WorkerNode": workers,
             "vm-platform:host:HostScripts": workers + 1,
@@ -62,7 +71,7 @@ def test_dev_preview_creates_the_original_two_vm_platform(dev: PreviewResult):
     for typ, n in expected_counts(workers=1, namespaces=1, auth=False).items():
         assert types[typ] == n, f"{typ}: {types[typ]} != {n}"
     names = {s["name"] for s in dev.steps}
-    assert {"centos-master-kube-apiserver-restart", "centos-minion-1-kubelet-restart", "eureka-app-deployment"} <= names
+    assert {"centos-master-kube-apiserver-restart", "centos-minion-1-kubelet-restart", "eureka-app-statefulset", "dns-deployment", "metallb-speaker"} <= names
 
 
 def test_prod_preview_is_larger_with_tls_registry_and_auth(prod: PreviewResult):

@@ -33,6 +33,10 @@ def test_every_fact_is_a_setting_of_its_rule() -> None:
         assert f.key in RULES[f.rule].settings, f"{f.rule}.{f.key}"
 
 
+# MetalLB's namespace is exempt from exactly these rules, and only when the stack runs MetalLB.
+METALLB_EXEMPT_RULES = ("no-host-namespaces", "container-capabilities", "run-as-non-root", "min-replicas")
+
+
 def _prod() -> dict[str, Any]:
     return copy.deepcopy(stack_config("prod"))
 
@@ -47,7 +51,9 @@ def test_each_fact_follows_its_setting() -> None:
         "image-registry-allowed": {"registry": f"{address}:{cfg['vm-platform:registry']['port']}"},
         "host-port-capacity": {"schedulableWorkers": len(workers)},
         "load-balancer-allowed": {"loadBalancerAvailable": cfg["vm-platform:network"]["loadBalancer"] != "none"},
+        **{rule: {"exemptNamespaces": ["metallb-system"]} for rule in METALLB_EXEMPT_RULES},
     }
+    assert cfg["vm-platform:network"]["loadBalancer"] == "metallb"
     cfg["vm-platform:registry"].update(port=5443, tls=False, allowPlainHttp=True)
     cfg["vm-platform:maintenance"]["nodes"] = workers[-1:]
     cfg["vm-platform:network"]["loadBalancer"] = "none"
@@ -58,6 +64,7 @@ def test_each_fact_follows_its_setting() -> None:
         "image-registry-allowed": {"registry": f"{address}:5443"},
         "host-port-capacity": {"schedulableWorkers": len(workers) - 1},
         "load-balancer-allowed": {"loadBalancerAvailable": False},
+        **{rule: {"exemptNamespaces": []} for rule in METALLB_EXEMPT_RULES},
     }
     assert before["host-port-capacity"] != after["host-port-capacity"]
 
@@ -98,17 +105,48 @@ def test_a_stale_config_is_reported_with_the_command_and_rewritten(tmp_path: Pat
 def test_cli_checks_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "local.json"
     stack_file = tmp_path / "Pulumi.local.yaml"
-    stack_file.write_text(json.dumps({"config": lab_config(2)}))  # JSON is YAML
+    committed = json.loads((facts.CONFIG_DIR / "local.json").read_text())
+    workers = committed["host-port-capacity"]["schedulableWorkers"] + 1  # not what the committed facts say
+    stack_file.write_text(json.dumps({"config": lab_config(workers)}))  # JSON is YAML
     out.write_text((facts.CONFIG_DIR / "local.json").read_text())
     assert facts.main(["--check", "local", "--stack-file", str(stack_file), "--out", str(out)]) == 1
     assert "Regenerate it" in capsys.readouterr().err
     assert facts.main(["local", "--stack-file", str(stack_file), "--out", str(out)]) == 0
-    assert json.loads(out.read_text())["host-port-capacity"]["schedulableWorkers"] == 2
+    assert json.loads(out.read_text())["host-port-capacity"]["schedulableWorkers"] == workers
     assert facts.main(["--check", "local", "--stack-file", str(stack_file), "--out", str(out)]) == 0
 
 
-def test_a_config_that_does_not_parse_names_the_key() -> None:
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("loadBalancer", "bogus", r"network\.loadBalancer:"),
+        ("loadBalancerPool", "10.9.9.1-10.9.9.5", r"network\.loadBalancerPool:"),  # outside hostCidr: a cross-check
+    ],
+)
+def test_a_config_that_does_not_parse_names_the_key(key: str, value: str, named: str) -> None:
     cfg = _prod()
-    cfg["vm-platform:network"]["loadBalancer"] = "metallb"
-    with pytest.raises(facts.FactsError, match=r"network\.loadBalancer"):
+    cfg["vm-platform:network"][key] = value
+    with pytest.raises(facts.FactsError, match=named):
         facts.settings_for("prod", cfg)
+
+
+def test_a_referenced_secret_that_is_not_in_the_stack_file_is_stood_in() -> None:
+    """services.<n>.secretEnv may name a Secret set as secret config after the stack file is
+    written, or stored whole as one secret: the facts still derive, and the same as with it."""
+    from lab.stackfile import EXAMPLE_SECRET
+
+    name, key = EXAMPLE_SECRET
+    cfg = lab_config()
+    assert "vm-platform:secrets" not in cfg
+    assert any((svc or {}).get("secretEnv") for svc in cfg["vm-platform:services"].values())
+    whole = {**cfg, "vm-platform:secrets": {"secure": "v1:CCCCciphertext"}}
+    given = {**cfg, "vm-platform:secrets": {name: {"namespace": "platform", "data": {key: {"secure": "v1:DDDD"}}}}}
+    derived = [facts.facts(facts.settings_for("local", c)) for c in (cfg, whole, given)]
+    assert derived[0] == derived[1] == derived[2]
+
+
+def test_a_malformed_secrets_value_is_not_replaced_by_the_stand_in() -> None:
+    """The stand-in fills a missing Secret in; it does not hide a `secrets` that does not parse."""
+    cfg = {**lab_config(), "vm-platform:secrets": ["example-greeting"]}
+    with pytest.raises(facts.FactsError, match=r"secrets:"):
+        facts.settings_for("local", cfg)

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from components.dns import NAMESPACE as DNS_NAMESPACE
+from components.metallb import NAMESPACE as METALLB_NAMESPACE
 from tests.policy.fakes import RULES, UNKNOWN, Report, resource_args, stack_args
 from tests.policy.stacks import values
 from tests.unit.harness import ROOT, RecordingMocks, base_config, run_program
@@ -90,16 +92,46 @@ def test_no_violation_at_all(stack: str) -> None:
     assert {k: v for k, v in found.items() if v} == {}, "advisory findings too"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_no_false_violation_when_namespaces_are_unknown_in_preview(stack: str) -> None:
-    """In a real preview the namespace of each object comes from the Namespace's output."""
+# Namespaces the program writes as literals (known in preview too): CoreDNS's and MetalLB's.
+LITERAL_NAMESPACES = {DNS_NAMESPACE, METALLB_NAMESPACE}
+
+
+def with_unknown_namespaces(stack: str, namespaces: set[str]) -> list[Row]:
+    """The stack's resources with metadata.namespace unknown where it is one of `namespaces`."""
     resources = []
     for t, n, p, s in shapes(stack):
         p = copy.deepcopy(p)
-        if t.startswith("kubernetes:") and isinstance(p.get("metadata"), dict) and "namespace" in p["metadata"]:
+        if t.startswith("kubernetes:") and isinstance(p.get("metadata"), dict) and p["metadata"].get("namespace") in namespaces:
             p["metadata"]["namespace"] = UNKNOWN
         resources.append((t, n, p, s))
+    return resources
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_false_violation_when_namespaces_are_unknown_in_preview(stack: str) -> None:
+    """In a real preview the namespace of each object in a stack namespace comes from the
+    Namespace's output (components/namespaces.py): unknown. CoreDNS's and MetalLB's are literals."""
+    stack_namespaces = set(mock_config(stack)["namespaces"])
+    seen = {
+        p["metadata"]["namespace"]
+        for t, _, p, _ in shapes(stack)
+        if t.startswith("kubernetes:") and isinstance(p.get("metadata"), dict) and "namespace" in p["metadata"]
+    }
+    assert seen <= stack_namespaces | LITERAL_NAMESPACES, "a namespace this test does not know where it comes from"
+    resources = with_unknown_namespaces(stack, stack_namespaces)
+    assert sum(p["metadata"].get("namespace") is UNKNOWN for t, _, p, _ in resources if isinstance(p.get("metadata"), dict)) > 0
     assert {k: v for k, v in evaluate(resources, stack).items() if v} == {}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_an_unknown_namespace_is_not_exempt(stack: str) -> None:
+    """Were MetalLB's namespace unknown, its exemption could not apply: its speaker and its one
+    controller are flagged by exactly the rules its namespace is exempt from, and nothing else is."""
+    found = {k: v for k, v in evaluate(with_unknown_namespaces(stack, set(mock_config(stack)["namespaces"]) | LITERAL_NAMESPACES), stack).items() if v}
+    exempt = {rule for rule, c in policy_config(stack).items() if METALLB_NAMESPACE in c.get("exemptNamespaces", ())}
+    assert set(found) == exempt == {"no-host-namespaces", "container-capabilities", "run-as-non-root", "min-replicas"}
+    assert all('"metallb-speaker"' in m or '"metallb-controller"' in m for v in found.values() for m in v), found
+    assert [m for m in found["min-replicas"] if '"metallb-controller"' in m] and [m for m in found["no-host-namespaces"] if '"metallb-speaker"' in m]
 
 
 def test_dev_plain_http_registry_is_allowed_only_by_dev_config() -> None:
@@ -107,20 +139,25 @@ def test_dev_plain_http_registry_is_allowed_only_by_dev_config() -> None:
     assert len(found) == 2 and "has no tls block" in found[0] and "pulls over plain http" in found[1]
 
 
+EUREKA = ("kubernetes:apps/v1:StatefulSet", "eureka-app-statefulset")  # components/eureka.py (stateful microservice)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_original_host_port_setup_is_caught(stack: str) -> None:
     """The original Eureka setup: hostPort 8761 (components/settings also refuses it for 2 replicas on 1 worker)."""
     resources = []
     for t, n, p, s in shapes(stack):
-        if t == "kubernetes:apps/v1:Deployment":
+        if (t, n) == EUREKA:
             p = copy.deepcopy(p)
             p["spec"]["template"]["spec"]["containers"][0]["ports"][0]["hostPort"] = 8761.0
         resources.append((t, n, p, s))
+    assert resources != shapes(stack), "the Eureka StatefulSet is among the resources"
     found = evaluate(resources, stack)["host-port-capacity"]
     replicas = mock_config(stack)["eureka"]["replicas"]
     workers = policy_config(stack)["host-port-capacity"]["schedulableWorkers"]
     assert replicas > workers, "the case under test: more replicas than workers"
-    assert len(found) == 1
+    assert len(found) == 1, found
+    assert found[0].startswith(f'StatefulSet {mock_config(stack)["eureka"]["namespace"]}/eurekaserver (kubernetes:apps/v1:StatefulSet "{EUREKA[1]}")'), found[0]
     assert f"asks for {replicas} replicas with hostPort 8761" in found[0] and f"{workers} schedulable worker(s)" in found[0]
     assert "host-port-capacity" in mandatory(stack)
 

@@ -217,7 +217,47 @@ CASES: list[Case] = [
         d(**{"P.automountServiceAccountToken": DELETE}),
         "automountServiceAccountToken: false",
     ),
-    case("automount-true", "service-account-token-automount", DEPLOYMENT, d(**{"P.automountServiceAccountToken": True}), "automountServiceAccountToken: false"),
+    # true is an explicit choice only with the pod's own ServiceAccount (its RBAC says what it may do)
+    case(
+        "automount-true-default-sa",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": True}),
+        "(automountServiceAccountToken: true) for the default ServiceAccount",
+    ),
+    case(
+        "automount-true-named-default-sa",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": True, "P.serviceAccountName": "default"}),
+        "for the default ServiceAccount",
+    ),
+    case(
+        "automount-true-empty-sa",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": True, "P.serviceAccountName": ""}),
+        "for the default ServiceAccount",
+    ),
+    case(
+        "automount-true-own-sa",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": True, "P.serviceAccountName": "eurekaserver"}),
+    ),
+    case(
+        "automount-true-sa-unknown",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": True, "P.serviceAccountName": UNKNOWN}),
+    ),
+    case(
+        "automount-missing-own-sa",
+        "service-account-token-automount",
+        DEPLOYMENT,
+        d(**{"P.automountServiceAccountToken": DELETE, "P.serviceAccountName": "eurekaserver"}),
+        "does not set automountServiceAccountToken: false",
+    ),
     case(
         "automount-exempt",
         "service-account-token-automount",

@@ -145,7 +145,7 @@ def test_runtime_takes_pause_and_images_from_private_registry(dev):
     pushes = [n for n in dev.commands() if "-registry-push-" in n]
     assert sorted(pushes) == [
         f"{CP}-registry-push-coredns-1.15.0",
-        f"{CP}-registry-push-eureka-server-1.0.0",
+        f"{CP}-registry-push-eureka-server-1.1.0",
         f"{CP}-registry-push-metallb-controller-v0.15.2",
         f"{CP}-registry-push-metallb-speaker-v0.15.2",
         f"{CP}-registry-push-pause-3.10",
@@ -169,7 +169,7 @@ def test_eureka_statefulset_services_pdb(dev):
     spec = dep["spec"]
     assert spec["replicas"] == 2 and spec["selector"]["matchLabels"] == {"app": "eurekaserver"}
     c = spec["template"]["spec"]["containers"][0]
-    assert c["image"] == "192.168.226.131:5000/eureka-server:1.0.0"
+    assert c["image"] == "192.168.226.131:5000/eureka-server:1.1.0"
     assert c["ports"] == [{"name": "http", "containerPort": 8761, "protocol": "TCP"}]  # no hostPort by default
     assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]
     assert c["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
@@ -256,16 +256,16 @@ def test_changing_a_script_reruns_only_the_steps_that_use_it(dev, monkeypatch):
 def test_rolling_update_changes_only_the_deployment_image(dev):
     after = with_config(
         lambda c: (
-            c["eureka"].update(image="eureka-server:1.0.1"),
+            c["eureka"].update(image="eureka-server:1.1.1"),
             # The new tag is in the registry already (pushed by CI: no archive, so no push step here).
-            c["registry"]["images"].append({"name": "eureka-server:1.0.1"}),
+            c["registry"]["images"].append({"name": "eureka-server:1.1.1"}),
         )
     )
     diff = changed(dev, after)
     assert diff == {"eureka-app-statefulset": {"spec"}}
     c_before = dev.resources["eureka-app-statefulset"].inputs["spec"]
     c_after = after.resources["eureka-app-statefulset"].inputs["spec"]
-    assert c_after["template"]["spec"]["containers"][0]["image"].endswith("eureka-server:1.0.1")
+    assert c_after["template"]["spec"]["containers"][0]["image"].endswith("eureka-server:1.1.1")
     c_after["template"]["spec"]["containers"][0]["image"] = c_before["template"]["spec"]["containers"][0]["image"]
     assert c_after == c_before
 

@@ -36,7 +36,7 @@ def test_build_outputs_and_editor_files_are_no_input(tmp_path: Path):
     src = _copy(build.EUREKA_SRC, tmp_path / "eureka-server")
     base = build.inputs_key(src, [])
     (src / "target").mkdir()
-    (src / "target" / "eureka-server-1.0.0.jar").write_bytes(b"built")
+    (src / "target" / "eureka-server-1.1.0.jar").write_bytes(b"built")
     (src / ".idea").mkdir()
     (src / ".idea" / "workspace.xml").write_text("<x/>")
     assert build.inputs_key(src, []) == base

@@ -111,7 +111,7 @@ WRONG_KEY = [
         "pause-image-tag-mistyped",
         "dev",
         lambda raw: raw.update(pauseImage="pause:3.9"),
-        'pauseImage: expected an image that registry.images provides (pause:3.10, eureka-server:1.0.0, coredns:1.15.0, metallb-controller:v0.15.2, metallb-speaker:v0.15.2), found "pause:3.9". Fix: pulumi config set --path pauseImage pause:3.10',
+        'pauseImage: expected an image that registry.images provides (pause:3.10, eureka-server:1.1.0, coredns:1.15.0, metallb-controller:v0.15.2, metallb-speaker:v0.15.2), found "pause:3.9". Fix: pulumi config set --path pauseImage pause:3.10',
         ["registry.images"],
     ),
 ]

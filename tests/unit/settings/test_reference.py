@@ -41,8 +41,8 @@ def minimal() -> dict[str, Any]:
         "workers": [{"name": "worker-1", "address": "10.0.0.11", **host}],
         "network": {"hostCidr": "10.0.0.0/24", "podCidr": "10.244.0.0/16", "serviceCidr": "10.96.0.0/16", "clusterDns": "10.96.0.10"},
         "binaries": {"releaseBaseUrl": "https://example.invalid/release"},
-        "registry": {"images": [{"name": "pause:3.10"}, {"name": "eureka-server:1.0.0"}, {"name": coredns_image()}]},
-        "eureka": {"image": "eureka-server:1.0.0"},
+        "registry": {"images": [{"name": "pause:3.10"}, {"name": "eureka-server:1.1.0"}, {"name": coredns_image()}]},
+        "eureka": {"image": "eureka-server:1.1.0"},
     }
 
 

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from components.settings import parse_settings
+from components.settings import Secret, parse_settings
 from tests.unit.settings.helpers import errors_for, run_fix, setp, stack_raw
 
 # --- eureka.image must be one registry.images provides
 
 
 def test_an_image_the_registry_does_not_provide_is_refused():
-    problems = errors_for(setp("eureka.image", "eureka-server:1.0.1"))
+    problems = errors_for(setp("eureka.image", "eureka-server:1.1.1"))
     assert any(
         p.startswith(
-            "eureka.image: expected an image that registry.images provides; list it there with its archive, or the pull fails on the nodes, found \"eureka-server:1.0.1\". Fix: pulumi config set --path 'registry.images[5].name' eureka-server:1.0.1"
+            "eureka.image: expected an image that registry.images provides; list it there with its archive, or the pull fails on the nodes, found \"eureka-server:1.1.1\". Fix: pulumi config set --path 'registry.images[5].name' eureka-server:1.1.1"
         )
         for p in problems
     ), problems
@@ -25,9 +25,9 @@ def test_an_image_the_registry_does_not_provide_is_refused():
 
 def test_an_image_listed_in_the_registry_is_accepted():
     raw = stack_raw("dev")
-    raw["eureka"]["image"] = "eureka-server:1.0.1"
-    raw["registry"]["images"].append({"name": "eureka-server:1.0.1", "archive": ""})  # pushed by other means
-    assert parse_settings(raw, "dev").eureka.image == "eureka-server:1.0.1"
+    raw["eureka"]["image"] = "eureka-server:1.1.1"
+    raw["registry"]["images"].append({"name": "eureka-server:1.1.1", "archive": ""})  # pushed by other means
+    assert parse_settings(raw, "dev").eureka.image == "eureka-server:1.1.1"
 
 
 def test_a_digest_is_accepted_when_its_repository_is_listed():
@@ -119,3 +119,68 @@ PKI_PROBLEMS: list[tuple[str, dict[str, Any], str]] = [
 def test_certificate_lifetime_problems(pki, expected):
     problems = errors_for(setp("pki", pki))
     assert any(p.startswith(expected) for p in problems), problems
+
+
+# --- MetalLB's pool lies on the hosts' segment and holds no host
+
+
+def test_a_metallb_pool_outside_the_host_network_is_refused_with_a_pool_inside():
+    problems = errors_for(setp("network.loadBalancerPool", "10.9.9.200-10.9.9.220"))
+    assert any(p.startswith("network.loadBalancerPool: expected a range inside network.hostCidr (192.168.226.0/24)") for p in problems), problems
+    assert any("Fix: pulumi config set --path network.loadBalancerPool 192.168.226." in p for p in problems), problems
+
+
+def test_a_metallb_pool_holding_a_host_address_names_the_host():
+    problems = errors_for(setp("network.loadBalancerPool", "192.168.226.120-192.168.226.140"))
+    assert any("it holds centos-master (192.168.226.131), centos-minion-1 (192.168.226.130)" in p for p in problems), problems
+
+
+def test_metallb_without_a_pool_or_with_a_reversed_range_is_refused():
+    missing = errors_for(lambda raw: raw["network"].pop("loadBalancerPool"))
+    assert any(p.startswith("network.loadBalancerPool: expected an address range for MetalLB inside network.hostCidr") for p in missing), missing
+    reversed_ = errors_for(setp("network.loadBalancerPool", "192.168.226.220-192.168.226.200"))
+    assert any(p.startswith("network.loadBalancerPool: expected a range whose first address is not after its last") for p in reversed_), reversed_
+
+
+def test_moving_the_hosts_moves_the_pool_in_the_fix():
+    def moved(raw):
+        raw["controlPlane"]["address"] = "10.20.0.10"
+        raw["workers"][0]["address"] = "10.20.0.11"
+
+    problems = errors_for(moved)
+    assert any("network.hostCidr 10.20.0.0/24 && pulumi config set --path network.loadBalancerPool 10.20.0.200-10.20.0.220" in p for p in problems), problems
+
+
+def test_metallb_images_must_be_in_the_registry():
+    problems = errors_for(lambda raw: raw["registry"].update(images=[i for i in raw["registry"]["images"] if "metallb" not in i["name"]]))
+    assert [p.split(":", 1)[0] for p in problems] == ["metallb.controllerImage", "metallb.speakerImage"], problems
+
+
+# --- services: secretEnv names a Secret key in the service's namespace
+
+
+def _service(raw, **svc):
+    raw["registry"]["images"].append({"name": "example-service:1.0.0", "archive": ""})
+    raw["secrets"] = {"greeting": {"data": {"text": Secret("hi")}}}
+    raw["services"] = {"example-service": {"image": "example-service:1.0.0", **svc}}
+
+
+def test_a_service_reading_a_missing_secret_key_gets_the_keys_that_exist():
+    problems = errors_for(lambda raw: _service(raw, secretEnv={"APP_GREETING": "greeting/txt"}))
+    assert any(
+        p.startswith('services.example-service.secretEnv.APP_GREETING: expected a key of secrets.greeting.data (text), found "greeting/txt". Fix: ')
+        and p.endswith("APP_GREETING greeting/text")
+        for p in problems
+    ), problems
+
+
+def test_a_valid_service_parses_with_its_defaults():
+    raw = stack_raw("dev")
+    _service(raw, secretEnv={"APP_GREETING": "greeting/text"}, eurekaClient=True)
+    svc = parse_settings(raw, "dev").services[0]
+    assert (svc.name, svc.namespace, svc.replicas, svc.port, svc.service_type, svc.eureka_client) == ("example-service", "platform", 2, 8080, "ClusterIP", True)
+
+
+def test_a_service_with_a_budget_that_blocks_drains_is_refused():
+    problems = errors_for(lambda raw: _service(raw, replicas=1, minAvailable=1))
+    assert any(p.startswith("services.example-service.minAvailable: expected fewer than services.example-service.replicas (1)") for p in problems), problems

@@ -137,7 +137,7 @@ BAD_CONFIGS = [
     ("ssh-port", setp("ssh.port", 0), "ssh.port: expected an integer from 1 to 65535, found 0"),
     (
         "pause-not-in-registry",
-        setp("registry.images", [{"name": "eureka-server:1.0.0", "archive": "/x.tar"}]),
+        setp("registry.images", [{"name": "eureka-server:1.1.0", "archive": "/x.tar"}]),
         "registry.images: expected a list that includes the pause image (pause:3.10) so nodes never reach the internet for it",
     ),
     (
