@@ -223,5 +223,11 @@ def test_registry_auth_turns_on_in_place(local: tuple[Project, auto.Stack], lab:
     kc = kubeconfig_of(stack)
     dep = json.loads(kubectl(kc, "-n", "platform", "get", "statefulset", "eurekaserver", "-o", "json").stdout)
     assert dep["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "vm-platform-registry"}]
-    assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"]
+    # Every replica runs again from the authenticated registry (a replica the containerd restart
+    # caught mid-probe may take a few seconds more than the rollout `up` waited for).
+    deadline = time.monotonic() + 90
+    while dep["status"].get("readyReplicas") != dep["spec"]["replicas"] and time.monotonic() < deadline:
+        time.sleep(3)
+        dep = json.loads(kubectl(kc, "-n", "platform", "get", "statefulset", "eurekaserver", "-o", "json").stdout)
+    assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"], dep["status"]
     assert "lab-registry-password" not in lab.ssh(WORKER, "journalctl -u containerd -u kubelet --no-pager | tail -200").stdout

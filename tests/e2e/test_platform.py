@@ -10,6 +10,7 @@ holds images from the private registry only.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from typing import Any
@@ -98,13 +99,19 @@ def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab:
     replicas = lab.settings.eureka.replicas
     assert replicas >= 2
 
-    def peers_available() -> bool:
-        page = urllib.request.urlopen(f"{endpoint}/", timeout=10).read().decode()
-        available = page.split("available-replicas", 1)[1].split("</tr>", 1)[0] if "available-replicas" in page else ""
-        unavailable = page.split("unavailable-replicas", 1)[1].split("</tr>", 1)[0] if "unavailable-replicas" in page else ""
-        return "eurekaserver-" in available and "eurekaserver-" not in unavailable
+    def cell(page: str, row: str) -> str:
+        """The value cell of the status page's row <td>row</td><td>...</td>."""
+        m = re.search(rf"<td>{row}</td>\s*<td>(.*?)</td>", page, re.S)
+        return m.group(1) if m else ""
 
-    eventually(peers_available, 120, "every Eureka replica listing the others as available-replicas")
+    def peers_available() -> bool:
+        # Through the LoadBalancer: any replica answers; each must list the other(s) as available.
+        page = urllib.request.urlopen(f"{endpoint}/", timeout=10).read().decode()
+        available, unavailable = cell(page, "available-replicas"), cell(page, "unavailable-replicas")
+        return available.count("eurekaserver-") == replicas - 1 and "eurekaserver-" not in unavailable
+
+    for _ in range(4):  # the LoadBalancer spreads connections: ask several times
+        eventually(peers_available, 120, "every Eureka replica listing the others as available-replicas")
     # Each server registered itself; the registry (replicated) holds every replica.
     instances = eventually(lambda: (i := _apps(endpoint).get("EUREKA-SERVER")) and len(i) == replicas and i, 60, "both servers in the registry")
     assert sorted(i["hostName"].split(".")[0] for i in instances) == [f"eurekaserver-{n}" for n in range(replicas)]

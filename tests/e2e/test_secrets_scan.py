@@ -22,7 +22,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from tests.e2e.conftest import Lab
+from tests.e2e.conftest import GREETING, Lab
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools.automation import Project
 
@@ -42,7 +42,7 @@ def needles(lab: Lab, stack: auto.Stack, probe: str) -> dict[str, bytes]:
     for i, line in enumerate(key_lines):
         if len(line) >= 16:
             out[f"ssh private key line {i}"] = line.encode()
-    for name, value in (("registry password", REGISTRY_PASSWORD), ("config Secret value", probe)):
+    for name, value in (("registry password", REGISTRY_PASSWORD), ("config Secret value", probe), ("example service's Secret value", GREETING)):
         out[name] = value.encode()
         out[f"{name} (base64)"] = base64.b64encode(value.encode())
     kubeconfig = yaml.safe_load(stack.outputs()["kubeconfig"].value)
