@@ -55,6 +55,9 @@ class MicroserviceArgs:
     """What the Service waits for (a LoadBalancer Service: the implementation that gives it an address)."""
 
 
+PRE_STOP_SECONDS = 5
+
+
 def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
     """The pod template's spec: one container, secure by default (see the module docstring)."""
     port: dict = {"name": "http", "containerPort": a.container_port, "protocol": "TCP"}
@@ -85,9 +88,13 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]},
         },
         "volumeMounts": [{"name": f"writable-{i}", "mountPath": d} for i, d in enumerate(a.writable_dirs)],
+        # Endpoints drop a terminating pod while it still serves: the process gets SIGTERM only
+        # after this pause, so a rolling update or a scale-down loses no request in flight.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
     }
     pod_spec = {
         "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": PRE_STOP_SECONDS + 25,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
         "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],

@@ -173,6 +173,8 @@ def test_eureka_statefulset_services_pdb(dev):
     assert c["ports"] == [{"name": "http", "containerPort": 8761, "protocol": "TCP"}]  # no hostPort by default
     assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]
     assert c["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
+    # Endpoints drain before the process stops: a preStop pause inside the grace period.
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}} and spec["template"]["spec"]["terminationGracePeriodSeconds"] > 5
     # Peers: stable names from the headless Service, found by its SRV records; own name as hostname.
     assert spec["serviceName"] == "eurekaserver-peers" and spec["podManagementPolicy"] == "Parallel"
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}

@@ -1,0 +1,88 @@
+"""A bounded load generator for the e2e suite: GET requests to one URL (a LoadBalancer address
+of the lab, never anything else) from a few threads, until stopped or a request/time bound is
+reached, counting every failure with its time and reason.
+
+    with Load("http://10.78.0.201/", lab.instance.network, max_seconds=300, max_requests=20000) as load:
+        ...  # the day-2 change
+    assert load.failures == [], load.report()
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+@dataclass
+class Failure:
+    at: float  # seconds since the start
+    reason: str
+
+
+@dataclass
+class Load:
+    url: str
+    network: ipaddress.IPv4Network = LOOPBACK
+    """The lab instance's network: the only place (besides loopback) load may go."""
+    threads: int = 4
+    max_seconds: float = 600
+    max_requests: int = 50_000
+    timeout: float = 3.0
+    pause: float = 0.01
+    ok: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    bodies: dict[str, int] = field(default_factory=dict)  # distinct answers (e.g. versions) and their counts
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        host = urlparse(self.url).hostname or ""
+        if not any(ipaddress.ip_address(host) in n for n in (self.network, LOOPBACK)):
+            raise ValueError(f"load goes only to the lab's or loopback addresses, not {host}")
+
+    @property
+    def sent(self) -> int:
+        return self.ok + len(self.failures)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.sent >= self.max_requests or time.monotonic() - self._t0 > self.max_seconds:
+                return
+            t = time.monotonic() - self._t0
+            try:
+                with urllib.request.urlopen(self.url, timeout=self.timeout) as r:
+                    body = r.read(4096).decode(errors="replace")
+                with self._lock:
+                    self.ok += 1
+                    key = body[:200]
+                    self.bodies[key] = self.bodies.get(key, 0) + 1
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                with self._lock:
+                    self.failures.append(Failure(round(t, 2), f"{type(e).__name__}: {e}"[:200]))
+            time.sleep(self.pause)
+
+    def __enter__(self) -> Load:
+        self._t0 = time.monotonic()
+        self._workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
+        for w in self._workers:
+            w.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for w in self._workers:
+            w.join(timeout=self.timeout + 2)
+
+    def report(self) -> str:
+        window = f"{self.failures[0].at}-{self.failures[-1].at} s" if self.failures else "none"
+        reasons = sorted({f.reason for f in self.failures})[:5]
+        return f"{self.sent} requests, {len(self.failures)} failed (window {window}) {reasons}"
