@@ -20,6 +20,6 @@ def test_pr_preview_reports_changes_and_policy_results(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     report = out.read_text()
     assert "## `dev`: ✅ ok" in report
-    assert "| `eureka-app-deployment` | create |" in report
+    assert "| `eureka-app-statefulset` | create |" in report
     assert "**Policy results:**" in report and "no violations (vm-platform-policies)" in report
     assert "PRIVATE KEY" not in report
