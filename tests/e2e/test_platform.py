@@ -111,11 +111,11 @@ def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab:
         page = urllib.request.urlopen(f"{endpoint}/", timeout=10).read().decode()
         available, unavailable = cell(page, "available-replicas"), cell(page, "unavailable-replicas")
         seen.append((available, unavailable, cell(page, "registered-replicas")))
-        return available.count("eurekaserver-") == replicas - 1 and "eurekaserver-" not in unavailable
+        return available.count("http://eurekaserver-") == replicas - 1 and "eurekaserver-" not in unavailable
 
     for _ in range(4):  # the LoadBalancer spreads connections: ask several times
         try:
-            eventually(peers_available, 120, "every Eureka replica listing the others as available-replicas")
+            eventually(peers_available, 240, "every Eureka replica listing the others as available-replicas")
         except AssertionError as e:
             raise AssertionError(f"{e}; last answers (available, unavailable, registered): {seen[-3:]}") from None
     # Each server registered itself; the registry (replicated) holds every replica.
