@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 
 from .k8s import KubernetesObject
+from .microservice import restricted_container, spread_over_nodes
 from .namespaces import pull_secret
 from .settings import Settings
 
@@ -116,13 +117,7 @@ class ClusterDns(pulumi.ComponentResource):
                     "livenessProbe": {"httpGet": {"path": "/health", "port": "health"}, "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 5},
                     "readinessProbe": {"httpGet": {"path": "/ready", "port": "ready"}, "periodSeconds": 5},
                     "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "170Mi"}},
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "privileged": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": restricted_container(),
                     "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": True}],
                 }
             ],
@@ -130,15 +125,7 @@ class ClusterDns(pulumi.ComponentResource):
                 {"name": "config", "configMap": {"name": config.metadata.apply(lambda m: m["name"]), "items": [{"key": "Corefile", "path": "Corefile"}]}}
             ],
             "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-            "topologySpreadConstraints": [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": "kubernetes.io/hostname",
-                    "whenUnsatisfiable": "DoNotSchedule",
-                    "nodeTaintsPolicy": "Honor",
-                    "labelSelector": {"matchLabels": select},
-                }
-            ],
+            "topologySpreadConstraints": [spread_over_nodes(select)],
         }
         if args.registry_credentials is not None:
             pod_spec["imagePullSecrets"] = [{"name": pull_secret(f"{name}-pull", NAMESPACE, s, args.registry_credentials, self)}]

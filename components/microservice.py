@@ -58,6 +58,24 @@ class MicroserviceArgs:
 PRE_STOP_SECONDS = 5
 
 
+def restricted_container() -> dict[str, Any]:
+    """A container's securityContext under Pod Security `restricted`: non-root, read-only root
+    filesystem, no privilege or escalation, every capability dropped."""
+    return {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+
+
+def spread_over_nodes(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Replicas on different nodes where there are; cordoned, lost or tainted nodes do not count
+    (nodeTaintsPolicy: Honor), so a drain or a node loss never blocks scheduling."""
+    return {
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "nodeTaintsPolicy": "Honor",
+        "labelSelector": {"matchLabels": dict(labels)},
+    }
+
+
 def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
     """The pod template's spec: one container, secure by default (see the module docstring)."""
     port: dict = {"name": "http", "containerPort": a.container_port, "protocol": "TCP"}
@@ -80,13 +98,7 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
             "requests": {"cpu": a.resources.cpu_request, "memory": a.resources.memory_request},
             "limits": {"cpu": a.resources.cpu_limit, "memory": a.resources.memory_limit},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": restricted_container(),
         "volumeMounts": [{"name": f"writable-{i}", "mountPath": d} for i, d in enumerate(a.writable_dirs)],
         # Endpoints drop a terminating pod while it still serves: the process gets SIGTERM only
         # after this pause, so a rolling update or a scale-down loses no request in flight.
@@ -98,17 +110,7 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
         "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
-        "topologySpreadConstraints": [
-            # Replicas on different nodes where there are; cordoned, lost or tainted nodes do not
-            # count (nodeTaintsPolicy: Honor), so a drain or a node loss never blocks scheduling.
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "DoNotSchedule",
-                "nodeTaintsPolicy": "Honor",
-                "labelSelector": {"matchLabels": labels},
-            }
-        ],
+        "topologySpreadConstraints": [spread_over_nodes(labels)],
     }
     if a.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": s} for s in a.image_pull_secrets]
