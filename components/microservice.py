@@ -34,6 +34,8 @@ class MicroserviceArgs:
     """0 = off."""
     max_surge: str = "25%"
     max_unavailable: str = "0"
+    progress_deadline: int = 600
+    """Deployment progressDeadlineSeconds: a rollout without progress that long fails (and `up` with it)."""
     min_available: int = 1
     resources: Resources = field(default_factory=lambda: Resources("100m", "128Mi", "500m", "256Mi"))
     probe_path: str = "/"
@@ -176,6 +178,7 @@ class Microservice(pulumi.ComponentResource):
                 spec={
                     "replicas": a.replicas,
                     "selector": {"matchLabels": labels},
+                    "progressDeadlineSeconds": a.progress_deadline,
                     "strategy": {
                         "type": "RollingUpdate",
                         "rollingUpdate": {"maxSurge": _int_or_str(a.max_surge), "maxUnavailable": _int_or_str(a.max_unavailable)},

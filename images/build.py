@@ -7,7 +7,8 @@ writes the archives) and the platform pushes them into its private registry with
   <cache>/images/pause-3.10.oci.tar            the pod sandbox: images/pause (static Go)
   <cache>/images/eureka-server-1.1.0.oci.tar   Spring Cloud Netflix Eureka: images/eureka-server
                                                (Maven) on a jlink'd JRE and this machine's glibc
-  <cache>/images/example-service-1.0.0.oci.tar the example microservice (a Eureka client), the same way
+  <cache>/images/example-service-1.0.0.oci.tar the example microservice (a Eureka client), the same way;
+  <cache>/images/example-service-2.0.0.oci.tar   the same source at the next version (rolling updates)
   <cache>/images/coredns-<v>.oci.tar           cluster DNS: images/coredns/main.go over the
                                                github.com/coredns/coredns module (static Go)
   <cache>/images/metallb-{controller,speaker}-<v>.oci.tar   the LoadBalancer: go.universe.tf/metallb
@@ -35,12 +36,10 @@ from tools.common import ToolError, cache_dir, go_build, pins, progress, run, wr
 from . import oci
 
 PAUSE_TAG = "3.10"
-EUREKA_TAG = "1.1.0"
 HERE = Path(__file__).resolve().parent
 PAUSE_SRC = HERE / "pause"
 EUREKA_SRC = HERE / "eureka-server"
 EXAMPLE_SRC = HERE / "example-service"
-EXAMPLE_TAG = "1.0.0"
 COREDNS_SRC = HERE / "coredns"
 METALLB_SRC = HERE / "metallb"
 COREDNS_UID = 65532
@@ -152,7 +151,7 @@ def _maven_package(source: Path, name: str, tag: str, work: Path, log: Path) -> 
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(source, src, ignore=shutil.ignore_patterns("target"))
-    run(["mvn", "-q", "-B", "-DskipTests", "package"], cwd=src, log=log)
+    run(["mvn", "-q", "-B", "-DskipTests", f"-Drevision={tag}", "package"], cwd=src, log=log)
     jar = src / "target" / f"{name}-{tag}.jar"
     if not jar.exists():
         raise ToolError(f"maven finished but {jar} is missing; see {log}")
@@ -236,19 +235,20 @@ def _passwd_group() -> list[oci.Entry]:
 
 
 def build_eureka() -> Path:
-    return build_spring_boot(EUREKA_SRC, "eureka-server", EUREKA_TAG, 8761)
+    return build_spring_boot(EUREKA_SRC, "eureka-server", pins()["images"]["eureka-server"], 8761)
 
 
-def build_example() -> Path:
-    """The example microservice (images/example-service): a Spring Boot Eureka client."""
-    return build_spring_boot(EXAMPLE_SRC, "example-service", EXAMPLE_TAG, 8080)
+def build_example(tag: str | None = None) -> Path:
+    """The example microservice (images/example-service): a Spring Boot Eureka client, at the
+    version the lab deploys or at `tag` (the same source; its answers name the version)."""
+    return build_spring_boot(EXAMPLE_SRC, "example-service", tag or pins()["images"]["example-service"], 8080)
 
 
 def build_spring_boot(source: Path, name: str, tag: str, port: int) -> Path:
     """A Spring Boot jar (Maven, from `source`) on a jlink'd JRE and this machine's glibc."""
     archive = images_dir() / f"{name}-{tag}.oci.tar"
     glibc = os.confstr("CS_GNU_LIBC_VERSION") or "unknown-libc"
-    inputs = inputs_key(source, [*_jdk_versions(), glibc, ",".join(JRE_MODULES)])
+    inputs = inputs_key(source, [*_jdk_versions(), glibc, ",".join(JRE_MODULES), f"revision {tag}"])
     if _cached(archive, inputs):
         progress(f"{name} {tag}: cached")
         return archive
@@ -394,4 +394,6 @@ def build_metallb() -> list[Path]:
 
 def ensure() -> list[Path]:
     """Build (or take from the cache) every image the stacks load into their registries."""
-    return [build_pause(), build_eureka(), build_example(), build_coredns(), *build_metallb()]
+    tags = pins()["images"]
+    examples = [build_example(tags[k]) for k in ("example-service", "example-service-next")]
+    return [build_pause(), build_eureka(), *examples, build_coredns(), *build_metallb()]

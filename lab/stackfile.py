@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from components.settings.platform import coredns_image, metallb_image
+from components.settings.platform import coredns_image, eureka_image, example_image, metallb_image
 from components.settings.registry import default_archive
 from tools.common import ToolError, pins, write_if_changed
 
@@ -22,7 +22,7 @@ from . import binaries, hosts
 from .instance import Instance, LabHost
 
 NAMESPACE = "vm-platform"
-IMAGES_DIR = "~/.cache/vm-platform/images"
+PAUSE_IMAGE = "pause:3.10"
 
 # Kubelet settings for a node that is an nspawn container on a cgroup-v1 machine without
 # CAP_SYS_RESOURCE: each value with the reason, written as a comment into the stack file.
@@ -108,7 +108,7 @@ def _lab_values(inst: Instance, workers: int, host_keys: dict[str, str] | None, 
     return {
         "environment": "local",
         "kubernetesVersion": lab["kubernetes"],
-        "pauseImage": "pause:3.10",
+        "pauseImage": PAUSE_IMAGE,
         "ssh": {"user": "root", "port": 22},
         "controlPlane": host(lab_hosts[0]),
         "workers": [host(h) for h in lab_hosts[1:]],
@@ -132,7 +132,7 @@ EXAMPLE_SECRET = ("example-greeting", "greeting")  # set as a secret by tools/de
 def _example_service() -> dict[str, Any]:
     """The shipped example: a Spring Boot Eureka client reading one value from a Secret."""
     return {
-        "image": "example-service:1.0.0",
+        "image": example_image(),
         "replicas": 2,
         "port": 8080,
         "serviceType": "LoadBalancer",
@@ -171,11 +171,9 @@ def _registry() -> dict[str, Any]:
         "storageDir": "/var/lib/registry",
         "binary": "/usr/bin/docker-registry",
         "images": [
-            {"name": "pause:3.10", "archive": f"{IMAGES_DIR}/pause-3.10.oci.tar"},
-            {"name": "eureka-server:1.1.0", "archive": f"{IMAGES_DIR}/eureka-server-1.1.0.oci.tar"},
             *(
                 {"name": image, "archive": default_archive(image)}
-                for image in ("example-service:1.0.0", coredns_image(), metallb_image("controller"), metallb_image("speaker"))
+                for image in (PAUSE_IMAGE, eureka_image(), example_image(), coredns_image(), metallb_image("controller"), metallb_image("speaker"))
             ),
         ],
     }
@@ -184,7 +182,7 @@ def _registry() -> dict[str, Any]:
 def _eureka() -> dict[str, Any]:
     return {
         "namespace": "platform",
-        "image": "eureka-server:1.1.0",
+        "image": eureka_image(),
         "replicas": 2,
         "serviceType": "LoadBalancer",
         "servicePort": 80,

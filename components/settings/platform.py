@@ -28,6 +28,15 @@ def coredns_image() -> str:
     return f"coredns:{image_pins()['coredns'].removeprefix('v')}"
 
 
+def eureka_image() -> str:
+    return f"eureka-server:{image_pins()['eureka-server']}"
+
+
+def example_image(next_version: bool = False) -> str:
+    """The shipped example service's image; next_version: the rolling-update target."""
+    return f"example-service:{image_pins()['example-service-next' if next_version else 'example-service']}"
+
+
 def metallb_image(binary: str) -> str:
     return f"metallb-{binary}:{image_pins()['metallb']}"
 

@@ -10,6 +10,7 @@ from .core import Described, Edit, Reader, Secret
 from .fields import MISSING, REMOVE, Bool, Choice, Entries, FreeMap, Int, Names, Ref, SecretMap, Section, Spec, Text, setting
 from .hosts import DNS_LABEL
 from .network import DNS_SUBDOMAIN
+from .platform import eureka_image, example_image
 from .registry import Image
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
@@ -43,7 +44,7 @@ def _listed_images(r: Reader, path: str) -> list[str]:
     """Images registry.images provides, other than the pause image: what eureka.image can be."""
     listed = r.get("registry.images")
     names = [i.get("name") for i in listed if isinstance(i, Mapping)] if isinstance(listed, list) else []
-    return [n for n in names if isinstance(n, str) and n != r.get("pauseImage")] + ["eureka-server:1.1.0"]
+    return [n for n in names if isinstance(n, str) and n != r.get("pauseImage")] + [eureka_image()]
 
 
 _ROLLOUT = Text(PERCENT_OR_INT, "an integer or a percentage such as 25%", shape="integer or percentage", coerce=True)
@@ -96,7 +97,7 @@ class ServiceSettings:
     image: str = setting(
         Image("an image in the private registry as repo:tag (not latest) or repo@sha256:..."),
         doc="repo:tag (not latest) or repo@sha256:... inside the private registry; must be in registry.images",
-        example=["example-service:1.0.0"],
+        example=[example_image()],
     )
     namespace: str = setting(Text(DNS_LABEL, "a namespace name"), Ref("eureka.namespace"), "namespace (one the platform manages)")
     replicas: int = setting(Int(0, 100), 2, "replicas of the Deployment")
@@ -111,6 +112,9 @@ class ServiceSettings:
     eureka_client: bool = setting(Bool(), False, "registers with the platform's Eureka: its peers' URLs and second-scale intervals are set")
     max_surge: str = setting(_ROLLOUT, "25%", "rolling update: extra pods allowed")
     max_unavailable: str = setting(_ROLLOUT, "0", "rolling update: pods that may be missing")
+    progress_deadline: int = setting(
+        Int(10, 3600), 180, "rolling update: seconds without a new pod becoming ready before the rollout stops and `up` fails (the old pods keep serving)"
+    )
     min_available: int = setting(Int(0, 100), 1, "PodDisruptionBudget minAvailable (fewer than replicas, so a node can be drained)")
     resources: Resources = setting(Section(Resources), doc="container requests and limits")
 
@@ -202,7 +206,7 @@ def parse_services(r: Reader, default_namespace: str | None) -> tuple[ServiceSet
             r.problem(path, "a service name (DNS label: lower-case letters, digits, '-')", name, fixes=[(Edit(path, REMOVE),)])
             continue
         if not isinstance(raw[name], Mapping):
-            r.problem(path, "an object {image, replicas, port, ...}", raw[name], {"image": "example-service:1.0.0"})
+            r.problem(path, "an object {image, replicas, port, ...}", raw[name], {"image": example_image()})
             continue
         fields = r.section(ServiceSettings, path)
         if isinstance(fields.get("namespace"), Ref):
