@@ -24,8 +24,11 @@ class ControlPlaneArgs:
     """The validated stack settings."""
 
 
-def hosts_lines(settings: Settings) -> str:
-    hosts = [settings.control_plane, *settings.workers]
+def hosts_lines(settings: Settings, host: Host) -> str:
+    """The /etc/hosts block of one host: the control plane and the host itself. Nothing else
+    resolves node names (the API server reaches kubelets by address), so adding or removing a
+    worker changes no other host."""
+    hosts = [settings.control_plane, *([host] if host != settings.control_plane else [])]
     return "".join(f"{h.address} {h.name}\n" for h in hosts)
 
 
@@ -93,7 +96,7 @@ class ControlPlane(pulumi.ComponentResource):
         self.steps = steps = HostSteps(self.target, self, name)
         self.scripts = steps.scripts
 
-        hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}))
+        hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s, host), delete=("hosts-file.sh", {"ACTION": "remove"}))
         self.prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.control_plane)}, after=[hosts_file])
         bins = install_binaries(steps, s, CONTROL_PLANE_BINARIES, after=[self.prereqs])
         pki_env = {
@@ -144,6 +147,7 @@ class ControlPlane(pulumi.ComponentResource):
             service_cidr=n.service_cidr,
             cluster_domain=n.cluster_domain,
             nofile=s.runtime.max_open_files,
+            evict_seconds=s.node_loss.evict_seconds,
         )
         unit = self.steps.unit("kube-apiserver", text, after=[self.pki, bins["kube-apiserver"]])
         health = f"vmp_admin_curl https://127.0.0.1:{n.api_server_port}/readyz"
@@ -153,7 +157,16 @@ class ControlPlane(pulumi.ComponentResource):
         """kube-controller-manager and kube-scheduler: both wait for the API server."""
         n = s.network
         texts = {
-            "kube-controller-manager": (r.render("kube-controller-manager.service", pod_cidr=n.pod_cidr, service_cidr=n.service_cidr), 10257),
+            "kube-controller-manager": (
+                r.render(
+                    "kube-controller-manager.service",
+                    pod_cidr=n.pod_cidr,
+                    service_cidr=n.service_cidr,
+                    detect_seconds=s.node_loss.detect_seconds,
+                    monitor_period=s.node_loss.monitor_period,
+                ),
+                10257,
+            ),
             "kube-scheduler": (r.render("kube-scheduler.service"), 10259),
         }
         for unit_name, (text, port) in texts.items():

@@ -124,7 +124,7 @@ class ClusterDns(pulumi.ComponentResource):
             "volumes": [
                 {"name": "config", "configMap": {"name": config.metadata.apply(lambda m: m["name"]), "items": [{"key": "Corefile", "path": "Corefile"}]}}
             ],
-            "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}, *s.node_loss.tolerations()],
             "topologySpreadConstraints": [spread_over_nodes(select)],
         }
         if args.registry_credentials is not None:

@@ -89,6 +89,7 @@ class EurekaServer(pulumi.ComponentResource):
                 host_port=e.host_port,
                 max_surge=e.max_surge,
                 max_unavailable=e.max_unavailable,
+                tolerations=s.node_loss.tolerations(),
                 min_available=e.min_available,
                 resources=e.resources,
                 probe_path="/actuator/health",

@@ -140,6 +140,7 @@ class LoadBalancer(pulumi.ComponentResource):
                     "spec": {
                         "serviceAccountName": accounts["controller"],
                         "automountServiceAccountToken": True,  # it assigns addresses through the API
+                        "tolerations": s.node_loss.tolerations(),
                         "securityContext": {
                             "runAsNonRoot": True,
                             "runAsUser": 65534,

@@ -53,6 +53,8 @@ class MicroserviceArgs:
     writable_dirs: Sequence[str] = ("/tmp",)
     """emptyDir mounts, since the root filesystem is read-only."""
     service_annotations: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    """Pod tolerations (nodeLoss: how long the pods stay on a NotReady or unreachable node)."""
     service_depends_on: Sequence[pulumi.Resource] = ()
     """What the Service waits for (a LoadBalancer Service: the implementation that gives it an address)."""
 
@@ -114,9 +116,27 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
         "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
         "topologySpreadConstraints": [spread_over_nodes(labels)],
     }
+    if a.tolerations:
+        pod_spec["tolerations"] = [dict(x) for x in a.tolerations]
     if a.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": s} for s in a.image_pull_secrets]
     return pod_spec
+
+
+def _count(v: str, replicas: int, round_up: bool) -> int:
+    """A rollout bound (an integer or a percentage of the replicas) as a pod count."""
+    if v.endswith("%"):
+        share = int(v[:-1]) * replicas
+        return -(-share // 100) if round_up else share // 100
+    return int(v)
+
+
+def rollout_timeout(a: MicroserviceArgs) -> int:
+    """Seconds `up` waits for a Deployment's rollout: the progress deadline once per wave of new
+    pods (replicas / (maxSurge + maxUnavailable), as Kubernetes rounds them), plus one."""
+    step = max(1, _count(a.max_surge, a.replicas, True) + _count(a.max_unavailable, a.replicas, False))
+    waves = -(-a.replicas // step)
+    return a.progress_deadline * (waves + 1)
 
 
 def _int_or_str(v: str) -> int | str:
@@ -185,7 +205,12 @@ class Microservice(pulumi.ComponentResource):
                     },
                     "template": template,
                 },
-                opts=pulumi.ResourceOptions(parent=self),
+                # The provider waits for the rollout without looking at the progress deadline:
+                # bound its wait by the deadline per wave of new pods, so a stuck rollout fails
+                # `up` soon after Kubernetes gives up on it (a timeout is no input: no diff).
+                opts=pulumi.ResourceOptions(
+                    parent=self, custom_timeouts=pulumi.CustomTimeouts(create=f"{rollout_timeout(a)}s", update=f"{rollout_timeout(a)}s")
+                ),
             )
         self.service = KubernetesObject(
             f"{name}-service",

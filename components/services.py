@@ -53,6 +53,7 @@ def user_services(
                 service_type=svc.service_type,
                 max_surge=svc.max_surge,
                 max_unavailable=svc.max_unavailable,
+                tolerations=settings.node_loss.tolerations(),
                 progress_deadline=svc.progress_deadline,
                 min_available=svc.min_available,
                 resources=svc.resources,

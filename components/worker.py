@@ -52,6 +52,9 @@ def kubelet_config(s: Settings) -> str:
         "maxOpenFiles": s.runtime.max_open_files,
         "rotateCertificates": False,
         "serializeImagePulls": False,
+        # Heartbeats often enough for nodeLoss.detectSeconds (its defaults: Kubernetes' own).
+        "nodeLeaseDurationSeconds": s.node_loss.lease_seconds,
+        "nodeStatusUpdateFrequency": f"{s.node_loss.status_seconds}s",
     }
     # Per-stack overrides (e.g. failCgroupV1 on cgroup-v1 hosts), merged key by key: overriding
     # authentication.webhook must not drop authentication.anonymous.
@@ -129,7 +132,7 @@ class WorkerNode(pulumi.ComponentResource):
         steps = HostSteps(r.connect(s, host), self, name)
         on_cp = cp.steps.view(self, name)
 
-        hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s), delete=("hosts-file.sh", {"ACTION": "remove"}))
+        hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s, host), delete=("hosts-file.sh", {"ACTION": "remove"}))
         prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.worker)}, after=[hosts_file])
         bins = install_binaries(steps, s, WORKER_BINARIES, after=[prereqs])
 
@@ -171,7 +174,15 @@ class WorkerNode(pulumi.ComponentResource):
         self.restarts = {"containerd": containerd, "flanneld": flanneld, "kubelet": kubelet, "kube-proxy": kube_proxy}
         # The kubelet restart already waits for Ready; this confirms it from the control plane's
         # side once (its stdout is the kubelet version the API server reports).
-        ready = on_cp.run("ready", "wait-node-ready.sh", env={"NODE_NAME": host.name, "TIMEOUT": 300}, after=[kubelet, kube_proxy])
+        # Removing the worker from the stack deletes this step first (it depends on the host's
+        # steps): drain, delete the Node and its flannel lease; then the host's steps undo themselves.
+        ready = on_cp.run(
+            "ready",
+            "wait-node-ready.sh",
+            env={"NODE_NAME": host.name, "TIMEOUT": 300},
+            delete=("remove-node.sh", {"NODE_NAME": host.name, "NODE_ADDR": host.address, "ETCD_PREFIX": ETCD_PREFIX}),
+            after=[kubelet, kube_proxy],
+        )
         self.ready = ready.command
         self.register_outputs({"node_name": self.node_name, "ready": ready.stdout})
 

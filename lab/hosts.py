@@ -7,6 +7,7 @@ lab/LAB-NOTES.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -202,6 +203,30 @@ def stop(h: LabHost) -> None:
                 time.sleep(0.1)
         progress(f"{h.id}: stopped (pid {pid})")
     h.pid_file.unlink(missing_ok=True)
+
+
+def power_off(h: LabHost) -> int:
+    """A power cut, not a shutdown: SIGKILL to the host's init (the kernel then kills every
+    process of its PID namespace: kubelet, containerd, the pods) and to its nspawn. Its disk
+    (the overlay's upper dir) stays, so `tools.lab up` boots it again. Returns the nspawn PID."""
+    pid = running(h)
+    if not pid:
+        raise ToolError(f"{h.id} is not running")
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    for child in children:  # the container's PID 1
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while system.pid_alive(pid, h.machine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    h.pid_file.unlink(missing_ok=True)
+    progress(f"{h.id}: powered off (SIGKILL to nspawn {pid} and init {children})")
+    return pid
 
 
 def host_down(h: LabHost) -> None:

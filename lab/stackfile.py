@@ -43,6 +43,7 @@ REASONS = {
     "runtime.restrictOomScoreAdj": "no CAP_SYS_RESOURCE: pod sandboxes cannot lower oom_score_adj",
     "runtime.cgroupDriver": "the kubelet manages /kubepods directly on the host's own cgroup-v1 subtree",
     "eureka.serviceType": "LoadBalancer, as in dev: http://<pool address>/ from this machine",
+    "nodeLoss": "one bridge, no flaky links: a lost worker is declared after 16 s and its pods move 4 s later (the e2e bound: 60 s to all Ready)",
     **{f"kubelet.{k}": why for k, _, why in KUBELET_OVERRIDES},
     "kubelet": KUBELET_UNCHANGED,
 }
@@ -120,6 +121,7 @@ def _lab_values(inst: Instance, workers: int, host_keys: dict[str, str] | None, 
         "dns": {"upstream": []},
         "eureka": _eureka(),
         "maintenance": {"nodes": [], "drain": True},
+        "nodeLoss": {"detectSeconds": 16, "evictSeconds": 4},
         "namespaces": ["platform"],
         "services": {EXAMPLE_SERVICE: _example_service()},
     }

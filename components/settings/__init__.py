@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from .core import PROJECT, ConfigError, Described, Problem, Reader, Secret, fix_command
 from .fields import Section, Text, described, setting
 from .hosts import CONTROL_PLANE_DOC, DNS_LABEL, WORKERS, Host, SshSettings, parse_hosts, parse_ssh
-from .maintenance import MaintenanceSettings, parse_maintenance
+from .maintenance import MaintenanceSettings, NodeLossSettings, parse_maintenance, parse_node_loss
 from .network import FLANNEL_BACKENDS, LB_IMPLEMENTATIONS, NetworkSettings, parse_network
 from .platform import DnsSettings, MetalLBSettings, parse_dns, parse_metallb
 from .registry import PAUSE_IMAGE, RegistryImage, RegistrySettings, parse_image, parse_registry
@@ -75,6 +75,7 @@ __all__ = [
     "EurekaSettings",
     "Host",
     "MaintenanceSettings",
+    "NodeLossSettings",
     "MetalLBSettings",
     "NetworkSettings",
     "PackageSettings",
@@ -120,6 +121,7 @@ class Settings:
     metallb: MetalLBSettings = setting(Section(MetalLBSettings), doc="the platform's LoadBalancer (MetalLB, L2), when network.loadBalancer is metallb")
     eureka: EurekaSettings = setting(Section(EurekaSettings), doc="the Eureka server")
     maintenance: MaintenanceSettings = setting(Section(MaintenanceSettings), doc="node maintenance (cordon, drain)")
+    node_loss: NodeLossSettings = setting(Section(NodeLossSettings), doc="how fast a lost node's pods move to the other nodes", key="nodeLoss")
     namespaces: tuple[str, ...] = described(NAMESPACES)
     pki: PkiSettings = setting(Section(PkiSettings), doc="certificate lifetimes")
     secrets: tuple[AppSecret, ...] = field(default_factory=tuple, metadata={"spec": SECRETS})
@@ -179,6 +181,7 @@ def collect(raw: Mapping[str, Any], stack: str, check_files: bool = True) -> tup
     metallb = parse_metallb(r)
     eureka = parse_eureka(r)
     maintenance = parse_maintenance(r)
+    node_loss = parse_node_loss(r)
     namespaces = parse_namespaces(r, eureka.namespace)
     secrets = parse_secrets(r, eureka.namespace)
     services = parse_services(r, eureka.namespace)
@@ -198,6 +201,7 @@ def collect(raw: Mapping[str, Any], stack: str, check_files: bool = True) -> tup
         metallb=metallb,
         eureka=eureka,
         maintenance=maintenance,
+        node_loss=node_loss,
         namespaces=namespaces,
         pki=pki,
         secrets=secrets,

@@ -448,3 +448,68 @@ def test_scaling_a_service_changes_only_its_replicas():
     assert changed(before, after) == {"service-example-service-deployment": {"spec"}}
     b, a = before.resources["service-example-service-deployment"].inputs["spec"], after.resources["service-example-service-deployment"].inputs["spec"]
     assert (b["replicas"], a["replicas"]) == (2, 5) and {k: v for k, v in a.items() if k != "replicas"} == {k: v for k, v in b.items() if k != "replicas"}
+
+
+# ---------------------------------------------------------------- day-2: workers, node loss, rollouts
+
+
+def _second_worker(c: dict[str, Any]) -> None:
+    c["workers"].append({"name": "centos-minion-2", "address": "192.168.226.132", "hostKey": c["workers"][0]["hostKey"]})
+
+
+def test_adding_a_worker_adds_only_its_own_steps_and_touches_no_other_host(dev):
+    after = with_config(_second_worker)
+    diff = changed(dev, after)
+    assert diff and all(keys == {"*"} for keys in diff.values()), {k: v for k, v in diff.items() if v != {"*"}}
+    assert all("centos-minion-2" in name for name in diff), sorted(n for n in diff if "centos-minion-2" not in n)
+    # Each host's /etc/hosts names the control plane and itself only.
+    hosts = after.resources["centos-minion-2-hosts-file"].inputs["stdin"]
+    assert hosts == "192.168.226.131 centos-master\n192.168.226.132 centos-minion-2\n"
+
+
+def test_removing_a_worker_drains_and_deletes_its_node_and_lease_first():
+    m = with_config(_second_worker)
+    ready = m.resources["centos-minion-2-ready"].inputs
+    assert "remove-node.sh" in ready["delete"] and "NODE_NAME=centos-minion-2" in ready["delete"] and "NODE_ADDR=192.168.226.132" in ready["delete"]
+    # Deleted before the host's own steps: it depends on them (Pulumi deletes dependents first).
+    assert {"centos-minion-2-kubelet-restart", "centos-minion-2-kube-proxy-restart"} <= set(m.depends_on("centos-minion-2-ready"))
+    script = script_text("remove-node.sh")
+    assert "kubectl drain" in script and "kubectl delete node" in script and "vmp_etcdctl del" in script
+
+
+def test_node_loss_settings_reach_the_controller_manager_api_server_kubelet_and_pods(dev):
+    after = with_config(lambda c: c.update(nodeLoss={"detectSeconds": 16, "evictSeconds": 4}))
+    cm = after.resources[f"{CP}-kube-controller-manager-unit"].inputs["stdin"]
+    api = after.resources[f"{CP}-kube-apiserver-unit"].inputs["stdin"]
+    kubelet = yaml.safe_load(after.resources[f"{WORKER}-kubelet-config"].inputs["stdin"])
+    assert "--node-monitor-grace-period=16s" in cm and "--node-monitor-period=2s" in cm
+    assert "--default-not-ready-toleration-seconds=4" in api and "--default-unreachable-toleration-seconds=4" in api
+    assert (kubelet["nodeLeaseDurationSeconds"], kubelet["nodeStatusUpdateFrequency"]) == (16, "4s")
+    pods = after.resources["eureka-app-statefulset"].inputs["spec"]["template"]["spec"]
+    assert {(t["key"], t["tolerationSeconds"]) for t in pods["tolerations"]} == {("node.kubernetes.io/not-ready", 4), ("node.kubernetes.io/unreachable", 4)}
+    # The defaults are Kubernetes' own.
+    default = with_config(lambda c: c.pop("nodeLoss", None))
+    default_kubelet = yaml.safe_load(default.resources[f"{WORKER}-kubelet-config"].inputs["stdin"])
+    assert (default_kubelet["nodeLeaseDurationSeconds"], default_kubelet["nodeStatusUpdateFrequency"]) == (40, "10s")
+    assert "--node-monitor-grace-period=50s" in default.resources[f"{CP}-kube-controller-manager-unit"].inputs["stdin"]
+
+
+@pytest.mark.parametrize(
+    "replicas,surge,unavailable,deadline,want",
+    [(2, "1", "0", 45, 135), (5, "25%", "0", 100, 400), (4, "0", "1", 60, 300), (10, "50%", "50%", 30, 60), (1, "25%", "0", 180, 360)],
+)
+def test_rollout_timeout_is_the_progress_deadline_per_wave_plus_one(replicas, surge, unavailable, deadline, want):
+    from components.microservice import MicroserviceArgs, rollout_timeout
+
+    a = MicroserviceArgs(
+        namespace="ns",
+        app="a",
+        image="i",
+        replicas=replicas,
+        container_port=1,
+        service_port=1,
+        max_surge=surge,
+        max_unavailable=unavailable,
+        progress_deadline=deadline,
+    )
+    assert rollout_timeout(a) == want
