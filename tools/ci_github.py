@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,9 @@ def read_reports(directory: Path, stacks: list[str]) -> tuple[dict[str, str], di
 
 
 def drift_issue(gh: GitHub, states: dict[str, str], reports: dict[str, str], *, run_url: str = "", author: str = BOT) -> str:
-    issues = [i for i in gh.pages(f"issues?state=open&labels={DRIFT_LABEL}") if "pull_request" not in i]
+    # By creator, not label: a label the token may not set is dropped silently, and then the
+    # issue would never be found again (one more issue each night).
+    issues = [i for i in gh.pages(f"issues?state=open&creator={urllib.parse.quote(author)}") if "pull_request" not in i]
     found = next((i for i in issues if mine(i, DRIFT_MARKER, author)), None)
     if "drifted" in states.values():
         text = fit(drift_body(states, reports, run_url))

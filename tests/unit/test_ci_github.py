@@ -58,8 +58,8 @@ class FakeGitHub:
                 self.comments[int(cid)]["body"] = data["body"]
                 return 200, self.comments[int(cid)]
             case "GET", ["issues"]:
-                label = query.get("labels", [""])[0]
-                return 200, paged([i for i in self.issues.values() if i["state"] == "open" and label in i["labels"]])
+                creator = query.get("creator", [""])[0]
+                return 200, paged([i for i in self.issues.values() if i["state"] == "open" and i["user"]["login"] == creator])
             case "POST", ["issues"]:
                 num = len(self.issues) + 1
                 self.issues[num] = {"number": num, "state": "open", "user": {"login": BOT}, **data}
@@ -157,9 +157,12 @@ def write_reports(d: Path, **states: str) -> Path:
 
 
 def test_drift_opens_one_issue_updates_it_and_closes_it_when_gone(github, capsys, tmp_path):
+    github.issues[1] = {"number": 1, "state": "open", "user": {"login": "alice"}, "body": f"{DRIFT_MARKER}\nquoted", "labels": ["drift"]}
     reports = tmp_path / "drift"
     rc, out = run(capsys, "drift-issue", "--reports", str(write_reports(reports, dev="drifted", prod="clean")), "--stacks", "dev", "prod")
-    assert rc == 0 and out.startswith("opened drift issue #1")
+    assert rc == 0 and out.startswith("opened drift issue #2")
+    assert github.issues.pop(1)["body"].endswith("quoted")
+    github.issues[1] = github.issues.pop(2) | {"number": 1}
     issue = github.issues[1]
     assert issue["labels"] == ["drift"] and issue["body"].startswith(DRIFT_MARKER)
     assert "| `dev` | ❌ drifted |" in issue["body"] and "| `prod` | ✅ no drift |" in issue["body"]

@@ -175,3 +175,20 @@ def test_actionlint_with_shellcheck_fails_a_broken_workflow(tmp_path):
     assert proc.returncode == 1
     assert "SC2086" in proc.stdout  # shellcheck ran on the run: script
     assert 'specifying action "actions/checkout" in invalid format' in proc.stdout
+
+
+@pytest.mark.parametrize(("exit_code", "state"), [(0, "clean"), (1, "drifted"), (3, "error")])
+def test_the_drift_step_records_each_outcome_under_the_runners_bash_e(tmp_path, exit_code, state):
+    """Run the drift job's script as the runner does (`bash -e`), with a stand-in python3."""
+    step = next(s for s in wf("drift.yml")["jobs"]["check"]["steps"] if s.get("id") == "drift")
+    fake = tmp_path / "bin" / "python3"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "report of $*"\nexit {exit_code}\n')
+    fake.chmod(0o755)
+    (tmp_path / "script.sh").write_text(step["run"])
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin", "STACK": "dev", "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    proc = subprocess.run(["bash", "-e", str(tmp_path / "script.sh")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "drift" / "drift-dev.state").read_text() == f"{state}\n"
+    assert (tmp_path / "out").read_text() == f"state={state}\n"
+    assert (tmp_path / "drift" / "drift-dev.md").read_text() == "report of -m tools.drift --stack dev\n"
