@@ -45,3 +45,20 @@ def test_the_dev_and_prod_comment_fits_and_keeps_every_summary(reports):
     assert set(summaries_of(comment)) == {"dev", "prod"}
     assert comment.count("_✂️ truncated: diff:") == 2 and "full report in the run's artifact" in comment
     assert "✂️" not in full
+
+
+def test_a_real_mandatory_violation_heads_the_stacks_summary(project):
+    """dev under prod's policy config (plain-http registry, too few replicas): the summary says
+    so first and lists each violation with its level; the exit status would be 1."""
+    from tests.integration.test_policy_preview import config, preview_with_pack
+    from tools.pr_preview import StackReport, compose, failed
+
+    res = preview_with_pack(project, "dev", config("prod"))
+    comment = compose([StackReport.of("dev", res)])
+    dev = summaries_of(comment)["dev"]
+    mandatory = sum(p["level"] == "mandatory" for p in res.policy)
+    assert mandatory >= 3 and failed(res)
+    assert dev.startswith(f"## `dev`: ❌ {mandatory} mandatory policy violations")
+    assert "| ❌ mandatory | `registry-plain-http` |" in dev and "| ❌ mandatory | `min-replicas` |" in dev
+    assert dev.count("| ❌ mandatory |") == mandatory
+    assert len(comment) <= GITHUB_COMMENT_LIMIT
