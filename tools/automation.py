@@ -145,13 +145,18 @@ class Project:
         def on_event(ev: auto.EngineEvent) -> None:
             if ev.resource_pre_event:
                 md = ev.resource_pre_event.metadata
+                create = (md.new.inputs or {}).get("create") if md.new else None
                 res.steps.append({
                     "op": str(md.op.value if hasattr(md.op, "value") else md.op), "type": md.type, "name": md.urn.split("::")[-1],
                     "diffs": md.diffs or [], "detailed": sorted((md.detailed_diff or {}).keys()), "urn": md.urn,
+                    # a command's create line when it is plain text (a secret one is an encrypted object)
+                    "create": create if isinstance(create, str) else "",
                 })  # fmt: skip
             if ev.policy_event:
                 pe = ev.policy_event
-                res.policy.append({"policy": pe.policy_name, "level": pe.enforcement_level, "message": pe.message, "urn": pe.resource_urn})
+                res.policy.append({
+                    "policy": pe.policy_name, "level": pe.enforcement_level, "message": pe.message, "urn": pe.resource_urn, "pack": pe.policy_pack_name,
+                })  # fmt: skip
 
         try:
             out = stack.preview(on_event=on_event, diff=True, color="never", **kwargs)

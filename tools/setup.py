@@ -1,6 +1,7 @@
 """Installs everything the project needs on a fresh machine, idempotently, with caches outside
 the repo so the second run takes seconds: Debian packages, the Python virtualenvs, the Pulumi
-engine and plugins, the lab's cluster binaries and the platform's images.
+engine and plugins, the workflow linter (actionlint), the lab's cluster binaries and the
+platform's images.
 
     python3 -m tools.setup
 """
@@ -14,7 +15,7 @@ import sys
 from .common import ToolError, progress
 
 # Debian packages: lab hosts (debootstrap, nspawn, netns, ssh), image tooling (skopeo, maven).
-# shellcheck: tools/test lints every host script.
+# shellcheck: tools/test lints every host script and, through actionlint, every workflow's `run:`.
 DEBIAN_PACKAGES = ["debootstrap", "systemd-container", "iproute2", "openssh-client", "skopeo", "maven", "curl", "ca-certificates", "shellcheck"]
 
 
@@ -41,11 +42,12 @@ def main() -> int:
     from images import build as images
     from lab import binaries
 
-    from . import engine
+    from . import actionlint, engine
 
     try:
         ensure_debian_packages()
         engine.ensure()
+        actionlint.ensure()
         binaries.ensure()
         images.ensure()
     except (ToolError, subprocess.CalledProcessError) as e:
