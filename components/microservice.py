@@ -68,16 +68,24 @@ def restricted_container() -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
 
 
-def spread_over_nodes(labels: Mapping[str, str]) -> dict[str, Any]:
+def spread_over_nodes(labels: Mapping[str, str], per_revision: bool = True) -> dict[str, Any]:
     """Replicas on different nodes where there are; cordoned, lost or tainted nodes do not count
-    (nodeTaintsPolicy: Honor), so a drain or a node loss never blocks scheduling."""
-    return {
+    (nodeTaintsPolicy: Honor), so a drain or a node loss never blocks scheduling.
+
+    per_revision (Deployments): the skew is counted among the pods of the same ReplicaSet
+    (matchLabelKeys pod-template-hash). Counting the old revision's pods too, a rollout could
+    place every new pod on one node (the old ones elsewhere still counted), and once the old
+    pods are gone a single node loss takes every replica."""
+    spread: dict[str, Any] = {
         "maxSkew": 1,
         "topologyKey": "kubernetes.io/hostname",
         "whenUnsatisfiable": "DoNotSchedule",
         "nodeTaintsPolicy": "Honor",
         "labelSelector": {"matchLabels": dict(labels)},
     }
+    if per_revision:
+        spread["matchLabelKeys"] = ["pod-template-hash"]
+    return spread
 
 
 def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -114,7 +122,7 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
         "volumes": [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "64Mi"}} for i in range(len(a.writable_dirs))],
-        "topologySpreadConstraints": [spread_over_nodes(labels)],
+        "topologySpreadConstraints": [spread_over_nodes(labels, per_revision=not a.stateful)],
     }
     if a.tolerations:
         pod_spec["tolerations"] = [dict(x) for x in a.tolerations]

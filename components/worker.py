@@ -139,7 +139,7 @@ class WorkerNode(pulumi.ComponentResource):
         certs, signed = self._certificates(steps, on_cp, cp, host, prereqs)
         self.certificate_expiry = signed.stdout.apply(certificate_expiry)
         containerd = self._container_runtime(steps, s, args.registry_credentials, prereqs, certs)
-        flanneld, cni = self._pod_network(steps, s, cp, host, bins["flanneld"], certs)
+        flanneld, cni = self._pod_network(steps, on_cp, s, cp, host, bins["flanneld"], certs)
 
         # On destroy, after kubelet stops and before the runtime's config goes: remove what pods left.
         reset = steps.run(
@@ -175,12 +175,13 @@ class WorkerNode(pulumi.ComponentResource):
         # The kubelet restart already waits for Ready; this confirms it from the control plane's
         # side once (its stdout is the kubelet version the API server reports).
         # Removing the worker from the stack deletes this step first (it depends on the host's
-        # steps): drain, delete the Node and its flannel lease; then the host's steps undo themselves.
+        # steps): drain and delete the Node; then the host's steps undo themselves, and its
+        # flannel lease goes once its flanneld has stopped (_pod_network).
         ready = on_cp.run(
             "ready",
             "wait-node-ready.sh",
             env={"NODE_NAME": host.name, "TIMEOUT": 300},
-            delete=("remove-node.sh", {"NODE_NAME": host.name, "NODE_ADDR": host.address, "ETCD_PREFIX": ETCD_PREFIX}),
+            delete=("remove-node.sh", {"NODE_NAME": host.name}),
             after=[kubelet, kube_proxy],
         )
         self.ready = ready.command
@@ -197,11 +198,22 @@ class WorkerNode(pulumi.ComponentResource):
         return steps.run("certs", "node-certs.sh", env={"API_SERVER": cp.api_server_endpoint}, stdin=certs_text, after=[keys]), signed
 
     @staticmethod
-    def _pod_network(steps: HostSteps, s: Settings, cp: ControlPlane, host: Host, binary: CommandStep, certs: CommandStep) -> tuple[CommandStep, CommandStep]:
+    def _pod_network(
+        steps: HostSteps, on_cp: HostSteps, s: Settings, cp: ControlPlane, host: Host, binary: CommandStep, certs: CommandStep
+    ) -> tuple[CommandStep, CommandStep]:
         """flanneld leases this node's subnet from etcd (restarted when the pod-network config in
-        etcd changes); the CNI config follows each flanneld restart."""
+        etcd changes); the CNI config follows each flanneld restart. The lease is released on the
+        control plane when the worker leaves the stack, after its flanneld has stopped (the unit
+        depends on the release step, so it is deleted first): a running flanneld takes it again."""
+        lease = on_cp.run(
+            "flannel-lease",
+            "flannel-lease.sh",
+            env={"ACTION": "show", "NODE_ADDR": host.address, "ETCD_PREFIX": ETCD_PREFIX},
+            delete=("flannel-lease.sh", {"ACTION": "release", "NODE_ADDR": host.address, "ETCD_PREFIX": ETCD_PREFIX}),
+            after=[cp.pod_network],
+        )
         text = r.render("flanneld.service", etcd_address=s.control_plane.address, etcd_prefix=ETCD_PREFIX, address=host.address)
-        unit = steps.unit("flanneld", text, after=[certs, binary])
+        unit = steps.unit("flanneld", text, after=[certs, binary, lease])
         flanneld = steps.restart("flanneld", reads=[unit, binary, certs, cp.pod_network], health="test -s /run/flannel/subnet.env")
         cni = steps.run("cni-config", "cni-config.sh", env={"CNI_CONF": CNI_CONF}, reads=[flanneld], delete=("remove-file.sh", {"DEST": CNI_CONF}))
         return flanneld, cni

@@ -12,7 +12,6 @@ import time
 import pytest
 from pulumi import automation as auto
 
-from components.eureka import APP as EUREKA
 from lab.stackfile import EXAMPLE_SERVICE
 from tests.e2e.conftest import Lab
 from tests.e2e.load import Load
@@ -103,8 +102,3 @@ def test_maintenance_drains_a_worker_under_load_and_uncordons_it(local: tuple[Pr
     finally:
         project.pulumi("config", "rm", "--path", "maintenance.nodes[0]", "-s", stack.name, check=False)
         stack.up(color="never", on_output=lambda line: None)
-        # Spread the workloads over both workers again for the tests after this one (Kubernetes
-        # does not move running pods back to an uncordoned node by itself).
-        for kind, name in (("deployment", EXAMPLE_SERVICE), ("statefulset", EUREKA)):
-            kubectl(kc, "-n", ns, "rollout", "restart", f"{kind}/{name}")
-            kubectl(kc, "-n", ns, "rollout", "status", f"{kind}/{name}", "--timeout=300s")

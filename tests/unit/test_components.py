@@ -470,11 +470,17 @@ def test_adding_a_worker_adds_only_its_own_steps_and_touches_no_other_host(dev):
 def test_removing_a_worker_drains_and_deletes_its_node_and_lease_first():
     m = with_config(_second_worker)
     ready = m.resources["centos-minion-2-ready"].inputs
-    assert "remove-node.sh" in ready["delete"] and "NODE_NAME=centos-minion-2" in ready["delete"] and "NODE_ADDR=192.168.226.132" in ready["delete"]
+    assert "remove-node.sh" in ready["delete"] and "NODE_NAME=centos-minion-2" in ready["delete"]
     # Deleted before the host's own steps: it depends on them (Pulumi deletes dependents first).
     assert {"centos-minion-2-kubelet-restart", "centos-minion-2-kube-proxy-restart"} <= set(m.depends_on("centos-minion-2-ready"))
     script = script_text("remove-node.sh")
-    assert "kubectl drain" in script and "kubectl delete node" in script and "vmp_etcdctl del" in script
+    assert "kubectl drain" in script and "kubectl delete node" in script
+    # The flannel lease goes after the worker's flanneld has stopped: its unit depends on the
+    # release step, so the unit is deleted first (a running flanneld would take the lease again).
+    lease = m.resources["centos-minion-2-flannel-lease"].inputs
+    assert "ACTION=release" in lease["delete"] and "NODE_ADDR=192.168.226.132" in lease["delete"]
+    assert "centos-minion-2-flannel-lease" in m.depends_on("centos-minion-2-flanneld-unit")
+    assert "vmp_etcdctl del" in script_text("flannel-lease.sh")
 
 
 def test_node_loss_settings_reach_the_controller_manager_api_server_kubelet_and_pods(dev):

@@ -1,0 +1,61 @@
+"""A host rebuilt from scratch (a VM reinstalled: empty disk, new SSH host key) is reconverged by
+the next `up` once its new key is in the config: the preview names the host key as the reason
+for re-copying its files, every step of that host runs again, and the node is Ready. Nothing on
+the other hosts changes, and a second preview is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from pulumi import automation as auto
+
+from lab import hosts as lab_hosts
+from lab import instance as lab_instance
+from lab import stackfile
+from tests.e2e.conftest import INSTANCE, Lab
+from tests.e2e.test_local_stack import kubeconfig_of, kubectl
+from tools.automation import ROOT, Project
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
+    _, st = local
+    st.up(color="never", on_output=lambda line: None)
+    return st
+
+
+def test_a_rebuilt_worker_is_reconverged_by_the_next_up(local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab):
+    project, _ = local
+    n = len(lab.settings.workers)
+    inst = lab_instance.get(INSTANCE)
+    victim = inst.hosts(n)[-1]
+    index = n - 1
+    old_key = lab.settings.workers[index].host_key
+    lab_hosts.host_down(victim)  # the disk is gone
+    subprocess.run([sys.executable, "-m", "tools.lab", "up", "--instance", INSTANCE, "--workers", str(n)], cwd=ROOT, check=True)
+    new_key = stackfile.stack_config(inst, n)[0]["vm-platform:workers"][index]["hostKey"]
+    assert new_key != old_key
+    try:
+        project.set_path(stack, f"workers[{index}].hostKey", new_key)
+        preview = project.preview(stack)
+        changed = preview.changed()
+        assert changed and all(victim.name in r for r in changed), sorted(r for r in changed if victim.name not in r)
+        replaced = {r for r, (op, _) in changed.items() if op == "replace"}
+        assert replaced and all("triggers" in changed[r][1] for r in replaced), {r: changed[r] for r in replaced}
+        t0 = time.monotonic()
+        stack.up(color="never", on_output=lambda line: None)
+        up_s = time.monotonic() - t0
+        node = json.loads(kubectl(kubeconfig_of(stack), "get", "node", victim.name, "-o", "json").stdout)
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        print(f"\n[e2e] rebuilt {victim.name}: {len(changed)} resources changed ({len(replaced)} copies replaced), up {up_s:.1f} s, node Ready={ready}")
+        assert ready == "True"
+        assert project.preview(stack).changed() == {}
+    finally:
+        stack.up(color="never", on_output=lambda line: None)
