@@ -429,6 +429,7 @@ class Report:
     k8s: list[K8sChange]
     k8s_seconds: float
     errors: list[str] = field(default_factory=list)
+    cwd: Path = ROOT  # the project directory the check ran in (named in the repair command when not this checkout)
 
     @property
     def drifted(self) -> bool:
@@ -447,7 +448,8 @@ class Report:
         return [*args, "-s", self.stack]
 
     def repair_command(self) -> str:
-        return f"python3 -m tools.drift --stack {shlex.quote(self.stack)} --repair"
+        where = "" if self.cwd.resolve() == ROOT else f" --cwd {shlex.quote(str(self.cwd))}"
+        return f"python3 -m tools.drift --stack {shlex.quote(self.stack)}{where} --repair"
 
     def markdown(self) -> str:
         result = "check failed" if self.errors else ("drift found" if self.drifted else "no drift")
@@ -604,7 +606,7 @@ def check(stack: str, engine: Engine, runner: Runner | None = None, kubernetes: 
             k8s, k8s_s = engine.preview(stack)
         except DriftError as e:
             errors.append(str(e))
-    return Report(stack, plans, findings, seconds, k8s, k8s_s, errors)
+    return Report(stack, plans, findings, seconds, k8s, k8s_s, errors, engine.cwd)
 
 
 def nudged(state: dict[str, Any], urns: set[str]) -> tuple[dict[str, Any], list[str]]:

@@ -456,6 +456,7 @@ class FakeEngine:
         self.calls: list[tuple[str, ...]] = []
         self.imported: list[dict[str, Any]] = []
         self.env = {"PULUMI_BACKEND_URL": "file:///tmp/x"}
+        self.cwd = Path("/tmp/vmp-project")
 
     def export(self, stack: str, show_secrets: bool) -> dict[str, Any]:
         self.calls.append(("export", stack, str(show_secrets)))
@@ -506,7 +507,7 @@ def test_main_exit_codes_clean_drift_and_failure(fake, capsys):
     host.files["/etc/vm-platform/kubelet.yaml"] = (b"x", 0o644)
     assert drift.main(["--stack", STACK]) == 1
     out = capsys.readouterr()
-    assert "## w1 (10.0.0.11): 1 drifted" in out.out and "--repair" in out.out
+    assert "## w1 (10.0.0.11): 1 drifted" in out.out and "python3 -m tools.drift --stack local --cwd /tmp/vmp-project --repair\n" in out.out
     eng.error = "error: incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE"
     assert drift.main(["--stack", STACK]) == 2
     out = capsys.readouterr()
