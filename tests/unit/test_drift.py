@@ -609,3 +609,40 @@ def test_ssh_agent_holds_the_key_in_memory_and_is_stopped(tmp_path: Path):
     assert not os.path.exists(sock)
     with pytest.raises(drift.DriftError, match="sshPrivateKey"), drift.ssh_agent(["not a key"]):
         pass
+
+
+# --------------------------------------------------------------------------------------------
+# The engine wrapper, against a stand-in `pulumi` that answers like the real one
+
+
+def fake_pulumi(tmp_path: Path, rc: int, stdout: str, stderr: str = "") -> drift.Engine:
+    bindir = tmp_path / "pulumi-bin"
+    bindir.mkdir(exist_ok=True)
+    (tmp_path / "out").write_text(stdout)
+    script = bindir / "pulumi"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\ncat {tmp_path}/out\necho {shlex.quote(stderr)} >&2\nexit {rc}\n')
+    script.chmod(0o755)
+    return drift.Engine(tmp_path, {"PATH": f"{bindir}:{os.environ['PATH']}"})
+
+
+def test_engine_export_errors_name_the_fix(tmp_path: Path):
+    with pytest.raises(drift.DriftError, match="wrong passphrase for stack dev"):
+        fake_pulumi(tmp_path, 255, "", "error: incorrect passphrase").export("dev", show_secrets=True)
+    assert (tmp_path / "argv").read_text().split() == ["stack", "export", "-s", "dev", "--show-secrets"]
+    with pytest.raises(drift.DriftError, match="no stack dev in this backend"):
+        fake_pulumi(tmp_path, 255, "", "error: no stack named 'dev' found").export("dev", show_secrets=True)
+    with pytest.raises(drift.DriftError, match=r"has no state .*run `pulumi up -s dev` first"):
+        fake_pulumi(tmp_path, 0, json.dumps({"version": 3, "deployment": {"manifest": {}}})).export("dev", show_secrets=True)
+
+
+def test_engine_preview_tells_changes_from_a_failed_preview(tmp_path: Path):
+    pdb = "urn:pulumi:local::vm-platform::kubernetes:policy/v1:PodDisruptionBudget::pdb"
+    changes, _ = fake_pulumi(tmp_path, 255, json.dumps({"steps": [{"op": "create", "urn": pdb}]}), "error: no changes were expected").preview("local")
+    assert [c.name for c in changes] == ["pdb"]
+    assert (tmp_path / "argv").read_text().split() == ["preview", "--refresh", "--expect-no-changes", "--json", "-s", "local"]
+    assert fake_pulumi(tmp_path, 0, json.dumps({"steps": [{"op": "same", "urn": pdb}]})).preview("local")[0] == []
+    failed = json.dumps({"steps": [], "diagnostics": [{"severity": "error", "message": "configured Kubernetes cluster is unreachable"}]})
+    with pytest.raises(drift.DriftError, match="cluster is unreachable"):
+        fake_pulumi(tmp_path, 255, failed).preview("local")
+    with pytest.raises(drift.DriftError, match="preview --refresh` of local failed"):
+        fake_pulumi(tmp_path, 255, "not json", "error: boom").preview("local")
