@@ -44,10 +44,21 @@ def pg() -> Iterator[Postgres]:
         yield server
 
 
+_MADE: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_checkouts() -> Iterator[None]:
+    yield
+    for d in _MADE:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def checkout(pg: Postgres, like: Project | None = None) -> Project:
     """A checkout of the project whose backend is the PostgreSQL server (a second checkout gets the
     first's stack file: the team commits Pulumi.dev.yaml with its encryptionsalt)."""
     tmp = Path(tempfile.mkdtemp(prefix="vmp-checkout-"))
+    _MADE.append(tmp)
     engine_dir, env = engine_env(tmp / "unused-file-backend")
     project = Project(copy_project(tmp / "project", {} if like else {"dev": repo_stack_config("dev")}), engine_dir, {**env, "PULUMI_BACKEND_URL": pg.url})
     if like:
