@@ -11,12 +11,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from .common import ToolError, progress
 
 # Debian packages: lab hosts (debootstrap, nspawn, netns, ssh), image tooling (skopeo, maven).
 # shellcheck: tools/test lints every host script and, through actionlint, every workflow's `run:`.
-DEBIAN_PACKAGES = ["debootstrap", "systemd-container", "iproute2", "openssh-client", "skopeo", "maven", "curl", "ca-certificates", "shellcheck"]
+# postgresql-15: the shared-backend tests start a private cluster of their own (never a system one).
+DEBIAN_PACKAGES = [
+    "debootstrap", "systemd-container", "iproute2", "openssh-client", "skopeo", "maven", "curl", "ca-certificates", "shellcheck", "postgresql-15",
+]  # fmt: skip
+# Debian's postgresql packages create and start a system-wide cluster on install unless told not to.
+NO_MAIN_CLUSTER = Path("/etc/postgresql-common/createcluster.d/vm-platform.conf")
 
 
 def ensure_debian_packages() -> None:
@@ -29,6 +35,9 @@ def ensure_debian_packages() -> None:
     if not shutil.which("apt-get"):
         raise ToolError(f"missing packages {missing} and no apt-get to install them")
     progress(f"debian packages: installing {' '.join(missing)}")
+    if any(p.startswith("postgresql") for p in missing) and not NO_MAIN_CLUSTER.exists():
+        NO_MAIN_CLUSTER.parent.mkdir(parents=True, exist_ok=True)
+        NO_MAIN_CLUSTER.write_text("# vm-platform: its tests run private clusters; no system-wide one on install\ncreate_main_cluster = false\n")
     subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
