@@ -20,7 +20,7 @@ from .steps import CommandStep, Dependency, HostSteps
 
 CONTROL_PLANE_BINARIES = ("etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 WORKER_BINARIES = ("kubelet", "kube-proxy", "flanneld")
-STAGE_DIR = "/var/lib/vm-platform/stage"
+STAGE_DIR = r.STAGE_DIR
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .control_plane import ControlPlane, parse_b64_lines
 from .settings import Settings
 from .steps import Dependency
 
-IMAGES_DIR = "/var/lib/vm-platform/images"
+IMAGES_DIR = r.IMAGES_DIR
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ from .settings import Host, Settings
 SCRIPTS_DIR = Path(__file__).parent / "scripts"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REMOTE_LIB = "/usr/local/lib/vm-platform"
+# What the copies leave on a host (binaries, image archives), removed with the host's last step.
+STAGE_DIR = "/var/lib/vm-platform/stage"
+IMAGES_DIR = "/var/lib/vm-platform/images"
+STAGING_DIRS = f"{STAGE_DIR} {IMAGES_DIR}"
+REMOVE_EMPTY_DIRS = "find /etc/vm-platform /var/lib/vm-platform -depth -type d -empty -delete 2>/dev/null || true"
 
 
 @functools.cache

@@ -62,7 +62,9 @@ class HostScripts(pulumi.ComponentResource):
             connection=target.connection,
             create="bash -s",
             stdin=bundle,
-            delete=f"{target.owner.release_command()}; rm -rf {r.REMOTE_LIB}",
+            # Last to go (every step depends on it): the claim, the scripts, the staged copies
+            # (CopyToRemote removes nothing) and the directories the steps' deletes emptied.
+            delete=f"{target.owner.release_command()}; rm -rf {r.REMOTE_LIB} {r.STAGING_DIRS}; {r.REMOVE_EMPTY_DIRS}",
             add_previous_output_in_env=False,
             logging=remote.Logging.STDERR,
             opts=pulumi.ResourceOptions(parent=self),
