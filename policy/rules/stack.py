@@ -2,7 +2,9 @@
 
 pdb-for-replicated-workloads: every replicated Deployment/StatefulSet has a PodDisruptionBudget
 in its namespace that selects its pods and still allows a voluntary disruption (otherwise a
-node drain blocks forever: maintenance.nodes relies on drains finishing).
+node drain blocks forever: maintenance.nodes relies on drains finishing). A workload below
+minReplicas needs no budget, but one that selects it must still allow a disruption:
+`minAvailable: 1` over one replica blocks every drain of its node.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 from typing import Any
 
 from .common import HIGH, MANDATORY, UNKNOWN, Config, Report, declared, get, integer, number, rule, show, strings
-from .kube import RELIABILITY_TAGS, Workload, describe, k8s_kind, selector_matches, workload
+from .kube import RELIABILITY_TAGS, Workload, describe, k8s_kind, selector_matches, stack_workload
 from .services import same_namespace
 
 
@@ -50,6 +52,9 @@ def budgets_for(wl: Workload, pdbs: list[Any]) -> tuple[list[Any], bool]:
     an unknown namespace or label during preview may match)."""
     sure, maybe = [], False
     for pdb in pdbs:
+        if get(pdb.props, "spec") is None:
+            maybe = True  # outputs not known yet (kube.stack_workload)
+            continue
         ns = get(pdb.props, "metadata", "namespace")
         if not same_namespace(ns, wl.namespace):
             continue
@@ -63,7 +68,7 @@ def budgets_for(wl: Workload, pdbs: list[Any]) -> tuple[list[Any], bool]:
 
 @rule(
     "pdb-for-replicated-workloads",
-    "Every replicated Deployment/StatefulSet has a PodDisruptionBudget in its namespace that selects its pods and allows a disruption (minAvailable < replicas or maxUnavailable > 0).",
+    "Every replicated Deployment/StatefulSet has a PodDisruptionBudget in its namespace that selects its pods, and every budget that selects a workload allows a disruption (minAvailable < replicas or maxUnavailable > 0).",
     HIGH,
     MANDATORY,
     "Add a policy/v1 PodDisruptionBudget with selector = the pod labels and minAvailable < replicas (eureka.minAvailable < eureka.replicas) or maxUnavailable >= 1.",
@@ -75,16 +80,28 @@ def budgets_for(wl: Workload, pdbs: list[Any]) -> tuple[list[Any], bool]:
     tags=RELIABILITY_TAGS,
 )
 def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
-    """Each replicated workload has a PodDisruptionBudget that allows disruption."""
+    """Each replicated workload has a PodDisruptionBudget, and every budget allows a disruption."""
     kinds = set(cfg.get("kinds", ["Deployment", "StatefulSet"]))
     threshold = int(cfg.get("minReplicas", 2))
     pdbs = [r for r in args.resources if k8s_kind(r.resource_type) == "PodDisruptionBudget"]
     for r in args.resources:
-        wl: Workload | None = workload(r.resource_type, r.props)
-        if wl is None or wl.kind not in kinds or wl.replicas is UNKNOWN or wl.replicas is None or wl.replicas < threshold:
+        wl: Workload | None = stack_workload(r.resource_type, r.props)
+        if wl is None or wl.kind not in kinds or wl.replicas is UNKNOWN or wl.replicas is None or wl.replicas < 1:
             continue
         who = describe(r.resource_type, r.name, r.props)
         matching, maybe = budgets_for(wl, pdbs)
+        if wl.replicas < threshold:
+            # too small to need a budget, but one that selects it still blocks every drain of its node
+            for pdb in matching:
+                why = pdb_blocks(pdb.props, wl.replicas)
+                if why:
+                    report(
+                        f"{who}: It runs only {wl.replicas} replica(s) and its disruption budget, {describe(pdb.resource_type, pdb.name, pdb.props)}, {why}, "
+                        "so its pods can never be evicted and draining their node hangs. "
+                        "Run more replicas than minAvailable (eureka.replicas > eureka.minAvailable), set maxUnavailable to at least 1, or drop the budget.",
+                        r.urn,
+                    )
+            continue
         if not matching and not maybe:
             report(
                 f"{who}: It runs {wl.replicas} replicas but no PodDisruptionBudget in its namespace selects its pods, so a node drain may evict all of them at once. "

@@ -91,6 +91,20 @@ def test_any_unknown_value_in_a_compliant_stack_is_skipped() -> None:
                 assert report.messages == [], f"{rule.name}: unknown at {n}.{'.'.join(map(str, path))}"
 
 
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_objects_whose_outputs_are_not_known_yet_are_skipped(replicas: int) -> None:
+    """A stack policy sees outputs: {} for every Kubernetes object while the provider's kubeconfig
+    is unknown (a real preview of dev or prod). Any one object without outputs, or all of them,
+    must not look like an empty object (a Deployment of 1 replica, a budget without limits)."""
+    rows = stack(replicas=replicas)
+    variants = [[*rows[:i], (t, n, {}), *rows[i + 1 :]] for i, (t, n, _) in enumerate(rows)] + [[(t, n, {}) for t, n, _ in rows]]
+    for mutated in variants:
+        for rule in STACK_RULES:
+            report = Report()
+            rule.check(stack_args(mutated), report)
+            assert report.messages == [], f"{rule.name}: {[n for t, n, p in mutated if not p]} without outputs"
+
+
 ALL_CASES: list[Case] = [*workloads.CASES, *hosts.CASES, *services.CASES, *stack_rules.CASES, *rbac.CASES]
 
 
