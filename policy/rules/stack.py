@@ -1,5 +1,12 @@
 """Stack-wide graph rules: relations between resources that no single resource shows.
 
+service-account-exists: a pod's ServiceAccount is one the stack creates in its namespace (or one
+the stack config names as created elsewhere); otherwise the pods are never created.
+
+namespace-default-deny: every namespace of the stack has a NetworkPolicy that selects all of its
+pods and denies what no other policy allows (advisory by default: the allow rules are the
+workloads' to add).
+
 pdb-for-replicated-workloads: every replicated Deployment/StatefulSet has a PodDisruptionBudget
 in its namespace that selects its pods and still allows a voluntary disruption (otherwise a
 node drain blocks forever: maintenance.nodes relies on drains finishing). A workload below
@@ -12,8 +19,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .common import HIGH, MANDATORY, UNKNOWN, Config, Report, declared, get, integer, number, rule, show, strings
-from .kube import RELIABILITY_TAGS, Workload, describe, k8s_kind, selector_matches, stack_workload
+from .common import ADVISORY, HIGH, MANDATORY, MEDIUM, UNKNOWN, Config, Report, declared, get, integer, number, rule, seq, show, strings
+from .kube import EXEMPT_NAMESPACES, RELIABILITY_TAGS, SECURITY_TAGS, Workload, describe, k8s_kind, selector_matches, stack_workload
+from .security import service_account
 from .services import same_namespace
 
 
@@ -118,6 +126,124 @@ def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
                 )
 
 
+def _known_text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+@rule(
+    "service-account-exists",
+    "Every pod's ServiceAccount (other than default) is created by the stack in the pod's namespace, or listed as created elsewhere.",
+    HIGH,
+    MANDATORY,
+    "Create the ServiceAccount in the workload's namespace in the same program, or list it as namespace/name in externalServiceAccounts.",
+    settings={"externalServiceAccounts": strings("ServiceAccounts created outside the stack, as namespace/name.", [])},
+    stack=True,
+    tags=SECURITY_TAGS,
+)
+def validate_service_accounts(args: Any, report: Report, cfg: Config) -> None:
+    """Pods use ServiceAccounts the stack creates (or that are listed as external)."""
+    accounts = {(ns, name) for a in cfg.get("externalServiceAccounts", []) if "/" in a for ns, name in [a.split("/", 1)]}
+    for r in args.resources:
+        if k8s_kind(r.resource_type) != "ServiceAccount":
+            continue
+        name, ns = get(r.props, "metadata", "name"), get(r.props, "metadata", "namespace", default="")
+        if not _known_text(name) or ns is UNKNOWN:
+            return  # an account not known yet (preview) may be any of them
+        accounts.add((ns or "default", name))
+    for r in args.resources:
+        wl = stack_workload(r.resource_type, r.props)
+        if wl is None or wl.namespace is UNKNOWN:
+            continue
+        name = service_account(wl.pod_spec)
+        if not _known_text(name) or name == "default":
+            continue  # unknown, or the default one (no-default-service-account speaks for that)
+        ns = wl.namespace or "default"
+        if (ns, name) not in accounts:
+            report(
+                f"{describe(r.resource_type, r.name, r.props)}: Its pods run as ServiceAccount {name}, which no resource of the stack creates in namespace {ns}, "
+                f"so the API server refuses to create them. Create the ServiceAccount in {ns} (or list {ns}/{name} in externalServiceAccounts).",
+                r.urn,
+            )
+
+
+def _selects_all(selector: Any) -> bool | None:
+    if selector is UNKNOWN:
+        return None
+    labels, exprs = get(selector, "matchLabels"), get(selector, "matchExpressions")
+    if UNKNOWN in (labels, exprs):
+        return None
+    return not labels and not exprs
+
+
+def denies(policy_props: Any, direction: str) -> bool | None:
+    """Whether a NetworkPolicy is a default deny for `direction` (Ingress or Egress): it selects
+    every pod of its namespace, has the type, and no rule of that type. None: unknown."""
+    spec = get(policy_props, "spec")
+    if spec is None or spec is UNKNOWN:
+        return None
+    all_pods = _selects_all(get(spec, "podSelector", default={}))
+    types, rules = seq(spec, "policyTypes"), get(spec, direction.lower())
+    if all_pods is None or types is UNKNOWN or UNKNOWN in types or rules is UNKNOWN:
+        return None
+    if not types:  # unset: Ingress always, Egress when egress rules are given
+        types = ["Ingress"] + (["Egress"] if get(spec, "egress") else [])
+    return bool(all_pods and direction in types and not rules)
+
+
+@rule(
+    "namespace-default-deny",
+    "Every namespace of the stack has a default-deny NetworkPolicy (all pods selected; no ingress, no egress allowed but by other policies).",
+    MEDIUM,
+    ADVISORY,
+    "Add a NetworkPolicy per namespace with podSelector: {} and policyTypes [Ingress, Egress] and no rules, then one policy per workload that allows exactly its traffic (DNS to kube-dns, its clients, its peers).",
+    settings={
+        **EXEMPT_NAMESPACES,
+        "policyTypes": strings("Directions a namespace must deny by default.", ["Ingress", "Egress"]),
+    },
+    stack=True,
+    tags=SECURITY_TAGS,
+)
+def validate_default_deny(args: Any, report: Report, cfg: Config) -> None:
+    """Each namespace the stack creates or runs pods in has a default-deny NetworkPolicy."""
+    wanted = list(cfg.get("policyTypes", ["Ingress", "Egress"]))
+    exempt = set(cfg.get("exemptNamespaces", []))
+    where: dict[str, Any] = {}  # namespace -> the resource to report on (its Namespace, else its first workload)
+    for r in args.resources:
+        if k8s_kind(r.resource_type) == "Namespace":
+            name = get(r.props, "metadata", "name")
+            if not _known_text(name):
+                continue
+            where[name] = r
+    for r in args.resources:
+        wl = stack_workload(r.resource_type, r.props)
+        if wl is None or wl.namespace is UNKNOWN:
+            continue
+        where.setdefault(wl.namespace or "default", r)
+    denied: dict[str, set[str]] = {}
+    for r in args.resources:
+        if k8s_kind(r.resource_type) != "NetworkPolicy":
+            continue
+        ns = get(r.props, "metadata", "namespace", default="")
+        if get(r.props, "spec") is None or ns is UNKNOWN:
+            return  # a policy not known yet (preview) may be the one
+        for direction in wanted:
+            verdict = denies(r.props, direction)
+            if verdict is None:
+                return
+            if verdict:
+                denied.setdefault(ns or "default", set()).add(direction)
+    for ns, r in where.items():
+        missing = [d for d in wanted if d not in denied.get(ns, set())]
+        if ns in exempt or not missing:
+            continue
+        report(
+            f"{describe(r.resource_type, r.name, r.props)}: Namespace {ns} has no default-deny NetworkPolicy for {' and '.join(missing)}, so every pod in it accepts "
+            f"(and opens) any connection that no policy restricts. Add a NetworkPolicy with podSelector: {{}}, policyTypes [{', '.join(wanted)}] and no rules, "
+            "and allow each workload's own traffic in its own policy.",
+            r.urn,
+        )
+
+
 RULES = declared(__name__)
 
-__all__ = ["RULES", "budgets_for", "pdb_blocks"]
+__all__ = ["RULES", "budgets_for", "denies", "pdb_blocks"]

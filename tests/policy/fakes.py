@@ -38,6 +38,8 @@ SERVICE = "kubernetes:core/v1:Service"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 REGISTRY = "192.168.226.131:5000"
@@ -173,7 +175,14 @@ def deployment(name: str = "eurekaserver", replicas: int = 2, namespace: str = "
                 "metadata": {"labels": dict(labels)},
                 "spec": {
                     "automountServiceAccountToken": False,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001.0, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "serviceAccountName": name,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001.0,
+                        "runAsGroup": 10001.0,
+                        "fsGroup": 10001.0,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": name,
@@ -246,10 +255,26 @@ def command(
     return props
 
 
+def service_account(name: str = "eurekaserver", namespace: str = "platform") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}, "automountServiceAccountToken": False}
+
+
+def default_deny(namespace: str = "platform", types: tuple[str, ...] = ("Ingress", "Egress")) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": list(types)},
+    }
+
+
 def stack(*extra: tuple[str, str, Mapping[str, Any]], replicas: int = 2) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """The Eureka stack's Kubernetes objects: a Namespace, the Deployment, its Service and PDB."""
+    """The Eureka stack's Kubernetes objects: a Namespace with its default-deny NetworkPolicy, the
+    Deployment, its ServiceAccount, Service and PDB."""
     return [
         (NAMESPACE, "platform-platform", {"metadata": {"name": "platform", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}),
+        (NETWORK_POLICY, "platform-default-deny", default_deny()),
+        (SERVICE_ACCOUNT, "eureka-app-account", service_account()),
         (DEPLOYMENT, "eureka-app-deployment", deployment(replicas=replicas)),
         (SERVICE, "eureka-app-service", service()),
         (PDB, "eureka-app-pdb", pdb()),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.policy.cases import Case, assert_case, case
-from tests.policy.fakes import DEPLOYMENT, PDB, UNKNOWN, deployment, edit, pdb, stack
+from tests.policy.fakes import DELETE, DEPLOYMENT, NETWORK_POLICY, PDB, SERVICE_ACCOUNT, UNKNOWN, default_deny, deployment, edit, pdb, service_account, stack
 
 RULE = "pdb-for-replicated-workloads"
 
@@ -61,6 +63,78 @@ CASES: list[Case] = [
     case("pdb-unknown-replicas", RULE, "stack", [(DEPLOYMENT, "d", edit(deployment(), **{"spec.replicas": UNKNOWN}))]),
     case("pdb-unknown-min", RULE, "stack", with_pdb(pdb(minAvailable=UNKNOWN))),
     case("pdb-unknown-namespace", RULE, "stack", with_pdb(pdb(namespace=UNKNOWN, minAvailable=1.0))),
+]
+
+SA = "service-account-exists"
+DENY = "namespace-default-deny"
+
+
+def without(kind: str, rows: list | None = None) -> list:
+    return [r for r in (stack() if rows is None else rows) if r[0] != kind]
+
+
+def with_account(name: Any, namespace: Any = "platform") -> list:
+    return [*without(SERVICE_ACCOUNT), (SERVICE_ACCOUNT, "account", service_account(name, namespace))]
+
+
+def with_deployment(namespace: Any = "platform", **pod: Any) -> list:
+    """The stack without ServiceAccounts, its Deployment in `namespace` with pod spec fields `pod`."""
+    d = edit(deployment(), **{"metadata.namespace": namespace, **{f"spec.template.spec.{k}": v for k, v in pod.items()}})
+    return [*without(DEPLOYMENT, without(SERVICE_ACCOUNT)), (DEPLOYMENT, "eureka-app-deployment", d)]
+
+
+def with_policy(p: dict) -> list:
+    return [*without(NETWORK_POLICY), (NETWORK_POLICY, "policy", p)]
+
+
+CASES += [
+    # service-account-exists
+    case("sa-exists-ok", SA, "stack", stack()),
+    case(
+        "sa-missing", SA, "stack", without(SERVICE_ACCOUNT), "run as ServiceAccount eurekaserver, which no resource of the stack creates in namespace platform"
+    ),
+    case("sa-other-namespace", SA, "stack", with_account("eurekaserver", "services"), "creates in namespace platform"),
+    case("sa-other-name", SA, "stack", with_account("other"), "ServiceAccount eurekaserver"),
+    case("sa-external", SA, "stack", without(SERVICE_ACCOUNT), config={"externalServiceAccounts": ["platform/eurekaserver"]}),
+    case("sa-default-not-judged", SA, "stack", with_deployment(serviceAccountName="default")),
+    case("sa-ignores-account-patch", SA, "stack", [*stack(), ("kubernetes:core/v1:ServiceAccountPatch", "patch", service_account("x"))]),
+    case("sa-unknown-account-name", SA, "stack", with_account(UNKNOWN)),
+    case("sa-unknown-workload-namespace", SA, "stack", with_deployment(namespace=UNKNOWN)),
+    case("sa-unknown-workload-account", SA, "stack", with_deployment(serviceAccountName=UNKNOWN)),
+    case("sa-preview-outputs-empty", SA, "stack", [*without(SERVICE_ACCOUNT), (SERVICE_ACCOUNT, "account", {})]),
+    # namespace-default-deny
+    case("deny-ok", DENY, "stack", stack()),
+    case("deny-missing", DENY, "stack", without(NETWORK_POLICY), "Namespace platform has no default-deny NetworkPolicy for Ingress and Egress"),
+    case("deny-ingress-only", DENY, "stack", with_policy(default_deny(types=("Ingress",))), "for Egress"),
+    case("deny-ingress-only-enough", DENY, "stack", with_policy(default_deny(types=("Ingress",))), config={"policyTypes": ["Ingress"]}),
+    case("deny-types-unset", DENY, "stack", with_policy(edit(default_deny(), **{"spec.policyTypes": DELETE})), "for Egress"),
+    case(
+        "deny-some-pods",
+        DENY,
+        "stack",
+        with_policy(edit(default_deny(), **{"spec.podSelector": {"matchLabels": {"app": "eurekaserver"}}})),
+        "for Ingress and Egress",
+    ),
+    case("deny-allows-all", DENY, "stack", with_policy(edit(default_deny(), **{"spec.ingress": [{}]})), "for Ingress"),
+    case("deny-other-namespace", DENY, "stack", with_policy(default_deny("services")), "Namespace platform"),
+    case(
+        "deny-workload-namespace",
+        DENY,
+        "stack",
+        [*stack(), (DEPLOYMENT, "other", deployment("other", namespace="services"))],
+        'Deployment services/other (kubernetes:apps/v1:Deployment "other"): Namespace services has no default-deny',
+    ),
+    case("deny-exempt", DENY, "stack", without(NETWORK_POLICY), config={"exemptNamespaces": ["platform"]}),
+    case(
+        "deny-ignores-policy-patch",
+        DENY,
+        "stack",
+        [*without(NETWORK_POLICY), ("kubernetes:networking.k8s.io/v1:NetworkPolicyPatch", "p", default_deny())],
+        "Namespace platform",
+    ),
+    case("deny-unknown-types", DENY, "stack", with_policy(edit(default_deny(), **{"spec.policyTypes": UNKNOWN}))),
+    case("deny-unknown-namespace", DENY, "stack", with_policy(default_deny(UNKNOWN))),
+    case("deny-preview-outputs-empty", DENY, "stack", with_policy({})),
 ]
 
 
