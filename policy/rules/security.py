@@ -309,12 +309,13 @@ def check_default_service_account(wl: Workload, cfg: Config) -> Iterator[str]:
 
 
 _SECRET_NAME = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential)"
+_KEY_MATERIAL = re.compile(r"-{3,}\s*BEGIN [A-Z ]*PRIVATE KEY\s*-{3,}")  # whatever the name: PEM / OpenSSH private keys
 _HARMLESS_VALUE = re.compile(r"^(true|false|yes|no|\d+|\$\(.*\))?$", re.IGNORECASE)
 
 
 @workload_rule(
     "no-secrets-in-env",
-    "Env vars carry no secret literals (and no secretKeyRef where the stack forbids it).",
+    "Env vars carry no secret literals (by name, or private key material under any name) and no secretKeyRef where the stack forbids it.",
     HIGH,
     MANDATORY,
     "Put secrets in a Kubernetes Secret (from secret config) and mount it as a file; env secretKeyRef is acceptable where allowSecretKeyRef is true.",
@@ -333,7 +334,7 @@ def check_env_secrets(wl: Workload, cfg: Config) -> Iterator[str]:
             name, value = get(e, "name"), get(e, "value")
             if not isinstance(name, str):
                 continue
-            if isinstance(value, str) and pattern.search(name) and not _HARMLESS_VALUE.match(value.strip()):
+            if isinstance(value, str) and ((pattern.search(name) and not _HARMLESS_VALUE.match(value.strip())) or _KEY_MATERIAL.search(value)):
                 yield f"{label.capitalize()} sets the env var {name} to a literal value that looks like a secret. Store it in a Secret and mount it as a file (or use valueFrom.secretKeyRef where allowed)."
             if get(e, "valueFrom", "secretKeyRef") is not None and not cfg.get("allowSecretKeyRef", True):
                 yield f"{label.capitalize()} reads the secret for env var {name} through secretKeyRef, which this stack does not allow. Mount the Secret as a file instead."

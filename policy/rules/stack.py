@@ -42,8 +42,6 @@ def pdb_blocks(pdb_props: Any, replicas: int) -> str | None:
     min_available, max_unavailable = get(pdb_props, "spec", "minAvailable"), get(pdb_props, "spec", "maxUnavailable")
     if min_available is UNKNOWN or max_unavailable is UNKNOWN:
         return None
-    if min_available is None and max_unavailable is None:
-        return "sets neither minAvailable nor maxUnavailable"
     if min_available is not None:
         n = _scaled(min_available, replicas)
         if n is not None and n >= replicas:
@@ -53,6 +51,25 @@ def pdb_blocks(pdb_props: Any, replicas: int) -> str | None:
         if n is not None and n <= 0:
             return f"allows maxUnavailable {show(max_unavailable)}"
     return None
+
+
+def never_allows(pdb_props: Any) -> str | None:
+    """Why the PDB allows no eviction whatever it selects (minAvailable 100%, maxUnavailable 0
+    or less), or None."""
+    min_available, max_unavailable = get(pdb_props, "spec", "minAvailable"), get(pdb_props, "spec", "maxUnavailable")
+    if isinstance(min_available, str) and min_available.endswith("%") and (n := number(min_available[:-1])) is not None and n >= 100:
+        return f"requires minAvailable {show(min_available)}"
+    if max_unavailable is not None and max_unavailable is not UNKNOWN:
+        n = number(max_unavailable[:-1] if isinstance(max_unavailable, str) and max_unavailable.endswith("%") else max_unavailable)
+        if n is not None and n <= 0:
+            return f"allows maxUnavailable {show(max_unavailable)}"
+    return None
+
+
+def protects_nothing(pdb_props: Any) -> bool:
+    """A budget with neither minAvailable nor maxUnavailable: the disruption controller then wants
+    0 healthy pods, so every pod may be evicted at once."""
+    return get(pdb_props, "spec", "minAvailable") is None and get(pdb_props, "spec", "maxUnavailable") is None
 
 
 def budgets_for(wl: Workload, pdbs: list[Any]) -> tuple[list[Any], bool]:
@@ -124,6 +141,26 @@ def validate_pdbs(args: Any, report: Report, cfg: Config) -> None:
                     f"Set minAvailable below {wl.replicas} (or maxUnavailable to at least 1).",
                     r.urn,
                 )
+            elif protects_nothing(pdb.props):
+                report(
+                    f"{who}: Its disruption budget, {describe(pdb.resource_type, pdb.name, pdb.props)}, sets neither minAvailable nor maxUnavailable, so it protects none of "
+                    f"its {wl.replicas} replicas and a node drain may evict all of them at once. Set minAvailable below {wl.replicas} (or maxUnavailable to at least 1).",
+                    r.urn,
+                )
+    # A budget that blocks whatever it selects, over pods of no workload here (or of kinds not judged above)
+    workloads = [wl for r in args.resources if (wl := stack_workload(r.resource_type, r.props)) is not None]
+    for pdb in pdbs:
+        if get(pdb.props, "spec") is None or (why := never_allows(pdb.props)) is None:
+            continue
+        ns = get(pdb.props, "metadata", "namespace")
+        selector = get(pdb.props, "spec", "selector", default={})
+        if any(same_namespace(ns, wl.namespace) and selector_matches(selector, wl.pod_labels) is not False for wl in workloads):
+            continue  # judged with its workload
+        report(
+            f"{describe(pdb.resource_type, pdb.name, pdb.props)}: It {why}, so whatever it selects, no pod may ever be evicted and drains of their nodes hang. "
+            "Set maxUnavailable to at least 1 (or minAvailable below the replica count).",
+            pdb.urn,
+        )
 
 
 def _known_text(value: Any) -> bool:
@@ -246,4 +283,4 @@ def validate_default_deny(args: Any, report: Report, cfg: Config) -> None:
 
 RULES = declared(__name__)
 
-__all__ = ["RULES", "budgets_for", "denies", "pdb_blocks"]
+__all__ = ["RULES", "budgets_for", "denies", "never_allows", "pdb_blocks"]

@@ -321,6 +321,14 @@ CASES: list[Case] = [
     # no-secrets-in-env
     case("env-ok", "no-secrets-in-env", DEPLOYMENT, D),
     case("env-literal", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DB_PASSWORD", "value": "hunter2"}]}), "DB_PASSWORD to a literal value"),
+    case(
+        "env-key-material",
+        "no-secrets-in-env",
+        DEPLOYMENT,
+        d(**{"C0.env": [{"name": "the_good_stuff", "value": "---BEGIN OPENSSH PRIVATE KEY---\nxxxx\n---END OPENSSH PRIVATE KEY---\n"}]}),
+        "the_good_stuff to a literal value",
+    ),
+    case("env-public-key", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "CERT", "value": "-----BEGIN CERTIFICATE-----\nxxxx\n"}]})),
     case("env-harmless", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "TOKEN_TTL_SECONDS", "value": "3600"}]})),
     case(
         "env-secretkeyref-allowed",
@@ -660,6 +668,20 @@ CASES: list[Case] = [
     # no-bare-pods
     case("bare-pod", "no-bare-pods", "kubernetes:core/v1:Pod", {"metadata": {"namespace": "platform"}, "spec": D["spec"]["template"]["spec"]}, "is a bare Pod"),
     case("bare-pod-deployment-ok", "no-bare-pods", DEPLOYMENT, D),
+    case(
+        "bare-pod-owned",
+        "no-bare-pods",
+        "kubernetes:core/v1:Pod",
+        {"metadata": {"namespace": "platform", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}]}, "spec": {}},
+    ),
+    case(
+        "bare-pod-owners-empty",
+        "no-bare-pods",
+        "kubernetes:core/v1:Pod",
+        {"metadata": {"namespace": "platform", "ownerReferences": []}, "spec": {}},
+        "bare Pod",
+    ),
+    case("bare-pod-owner-unknown", "no-bare-pods", "kubernetes:core/v1:Pod", {"metadata": {"namespace": "platform", "ownerReferences": [UNKNOWN]}, "spec": {}}),
     # no-default-namespace
     case("ns-ok", "no-default-namespace", DEPLOYMENT, D),
     case("ns-missing", "no-default-namespace", DEPLOYMENT, d(**{"metadata.namespace": DELETE}), "sets no metadata.namespace"),
