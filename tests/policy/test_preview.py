@@ -4,6 +4,7 @@ given any failing case with any value unknown, it does not crash."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tests.policy.fakes import (
     deployment,
     paths,
     pdb,
+    proxied,
     resource_args,
     service,
     stack,
@@ -61,9 +63,10 @@ STACK_RULES = [r for r in RULES.values() if r.stack]
 
 def _run_all(resource_type: str, props: dict[str, Any]) -> list[str]:
     out = []
+    wrapped = proxied(props)
     for rule in RESOURCE_RULES:
         report = Report()
-        rule.check(resource_args(resource_type, props, config=CONFIG.get(rule.name)), report)
+        rule.check(resource_args(resource_type, wrapped, config=CONFIG.get(rule.name), wrapped=True), report)
         out += [f"{rule.name}: {m}" for m in report.messages]
     return out
 
@@ -84,10 +87,10 @@ def test_any_unknown_value_in_a_compliant_stack_is_skipped() -> None:
     rows = stack()
     for i, (t, n, props) in enumerate(rows):
         for path in paths(props):
-            mutated = [*rows[:i], (t, n, with_unknown(props, path)), *rows[i + 1 :]]
+            mutated = [(t2, n2, proxied(p2)) for t2, n2, p2 in [*rows[:i], (t, n, with_unknown(props, path)), *rows[i + 1 :]]]
             for rule in STACK_RULES:
                 report = Report()
-                rule.check(stack_args(mutated), report)
+                rule.check(stack_args(mutated, wrapped=True), report)
                 assert report.messages == [], f"{rule.name}: unknown at {n}.{'.'.join(map(str, path))}"
 
 
@@ -117,3 +120,12 @@ def test_failing_cases_never_crash_on_unknowns(c: Case) -> None:
     else:
         for path in paths(c.props):
             violations(c, with_unknown(c.props, path))
+
+
+def test_with_unknown_leaves_the_original_alone() -> None:
+    original = deployment()
+    before = copy.deepcopy(original)
+    for path in paths(original):
+        mutated = with_unknown(original, path)
+        assert mutated != original
+    assert original == before
