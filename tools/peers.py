@@ -235,7 +235,7 @@ KYVERNO: tuple[Check, ...] = (
             "*:StatefulSet/*/badss0[12]": "one constraint on hostname or zone is enough (the platform's hosts carry no zone labels); the policy wants both"
         },
     ),
-    _c("kyverno", "other/require-netpol", "namespace-default-deny", explained={"*:*/good*": DEFAULT_DENY}),
+    _c("kyverno", "other/require-netpol", "namespace-default-deny"),
     _c(
         "kyverno",
         "other/disallow-secrets-from-env-vars",
