@@ -534,8 +534,8 @@ def run(polaris: Path | None, kyverno: Path | None, log: Any = sys.stderr) -> tu
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.peers", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--polaris", type=Path, help="a checkout of github.com/FairwindsOps/polaris")
-    ap.add_argument("--kyverno", type=Path, help="a checkout of github.com/kyverno/policies")
+    ap.add_argument("--polaris", type=Path, help="a checkout of FairwindsOps/polaris")
+    ap.add_argument("--kyverno", type=Path, help="a checkout of kyverno/policies")
     ap.add_argument("--details", action="store_true", help="print every disagreement with the pack's messages")
     ap.add_argument("--json", type=Path, help="write the per-case results here")
     args = ap.parse_args(argv)
