@@ -6,6 +6,9 @@ Run it with a stack's settings:
 
 from pulumi_policy import PolicyPack
 from rules import ALL_RULES
+from rules.analyzer import share_decoded_properties
+
+share_decoded_properties()  # one decoding of each resource for all rules (rules/analyzer.py)
 
 PolicyPack(
     name="vm-platform-policies",

@@ -73,7 +73,7 @@ FACTS: tuple[Fact, ...] = (
     # addresses). Its namespace (Pod Security privileged) is exempt from exactly those rules.
     *(
         Fact(rule, "exemptNamespaces", "network.loadBalancer is metallb", _metallb_namespace)
-        for rule in ("no-host-namespaces", "container-capabilities", "run-as-non-root", "min-replicas")
+        for rule in ("no-host-namespaces", "container-capabilities", "run-as-non-root", "run-as-non-root-group", "min-replicas")
     ),
 )
 

@@ -1,5 +1,6 @@
 """Rules for what each container declares besides security: resource requests and limits,
-probes (and that they target declared ports), and env vars defined once. `declared_ports` and
+probes (and that they target declared ports), ports a non-root container can bind, and env vars
+defined once. `declared_ports` and
 `pod_ports` are also what the Service rules match target ports against."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .common import ADVISORY, LOW, MANDATORY, MEDIUM, UNKNOWN, Config, declared, flag, get, number, seq, show
-from .kube import LONG_RUNNING_KINDS, RELIABILITY_TAGS, Workload, containers, workload_rule
+from .common import ADVISORY, LOW, MANDATORY, MEDIUM, UNKNOWN, Config, declared, flag, get, integer, number, seq, show
+from .kube import EXEMPT_NAMESPACES, LONG_RUNNING_KINDS, RELIABILITY_TAGS, Workload, containers, security_context, workload_rule
 
 
 @workload_rule(
@@ -133,6 +134,54 @@ def check_probe_ports(wl: Workload, cfg: Config) -> Iterator[str]:
                     f"{label.capitalize()} has a {probe} ({handler}) on port {show(port)}, but the container declares it as {'/'.join(sorted(protocols))}; "
                     "the probe connects over TCP, so it always fails. Point the probe at a TCP port or use an exec probe."
                 )
+
+
+def _lowest_unprivileged_port(pod_spec: Any, default: int) -> int | None:
+    """net.ipv4.ip_unprivileged_port_start as the pod sets it (else `default`); None: unknown."""
+    sysctls = seq(pod_spec, "securityContext", "sysctls")
+    if sysctls is UNKNOWN:
+        return None
+    for x in sysctls:
+        if get(x, "name") == "net.ipv4.ip_unprivileged_port_start":
+            n = number(get(x, "value"))
+            return None if n is None else int(n)
+    return default
+
+
+@workload_rule(
+    "non-root-privileged-ports",
+    "A container that runs as non-root declares no port below 1024 it could not bind (unless it adds NET_BIND_SERVICE or the pod lowers net.ipv4.ip_unprivileged_port_start).",
+    MEDIUM,
+    MANDATORY,
+    "Listen on a port >= 1024 and map the privileged port in the Service (port: 53, targetPort: 1053), as CoreDNS does here.",
+    settings={
+        **EXEMPT_NAMESPACES,
+        "unprivilegedPortStart": integer(
+            "The lowest port a non-root process may bind on the nodes (net.ipv4.ip_unprivileged_port_start; the kernel's default 1024).", 1024, minimum=0
+        ),
+    },
+    tags=RELIABILITY_TAGS,
+)
+def check_privileged_ports(wl: Workload, cfg: Config) -> Iterator[str]:
+    """Non-root containers declare no privileged port they cannot bind."""
+    start = _lowest_unprivileged_port(wl.pod_spec, int(cfg.get("unprivilegedPortStart", 1024)))
+    if start is None:
+        return
+    for label, c in containers(wl.pod_spec, init=False):
+        user, non_root = security_context(c, wl.pod_spec, "runAsUser"), security_context(c, wl.pod_spec, "runAsNonRoot")
+        uid = number(user)
+        if user is UNKNOWN or uid == 0 or (uid is None and non_root is not True):
+            continue  # root, or the image decides
+        adds = seq(c, "securityContext", "capabilities", "add")
+        if adds is UNKNOWN or "NET_BIND_SERVICE" in [str(a).upper().removeprefix("CAP_") for a in adds]:
+            continue
+        ports = seq(c, "ports")
+        low = sorted({int(n) for n in (number(get(p, "containerPort")) for p in ([] if ports is UNKNOWN else ports)) if n is not None and n < start})
+        if low:
+            yield (
+                f"{label.capitalize()} runs as non-root but declares port(s) {', '.join(map(str, low))}, below {start}, which it cannot bind without NET_BIND_SERVICE. "
+                "Listen on a port >= 1024 and let the Service map the well-known port to it (targetPort)."
+            )
 
 
 @workload_rule(

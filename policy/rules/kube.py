@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -18,7 +18,7 @@ from .common import UNKNOWN, Config, Report, Rule, Schema, Validator, declare, g
 __all__ = [
     "EXEMPT_NAMESPACES", "HOSTNAME_KEY", "LONG_RUNNING_KINDS", "REPLICATED_KINDS", "WORKLOAD_KINDS", "Workload", "WorkloadCheck",
     "containers", "describe", "k8s_api", "k8s_kind", "labels_match", "on_workloads", "ref", "security_context", "selector_matches",
-    "workload", "workload_rule",
+    "stack_workload", "workload", "workload_rule",
 ]  # fmt: skip
 
 K8S_TAGS = ("kubernetes",)
@@ -110,6 +110,17 @@ def workload(resource_type: str, props: Any) -> Workload | None:
         namespace=get(props, "metadata", "namespace"),
         props=props,
     )
+
+
+def stack_workload(resource_type: str, props: Any) -> Workload | None:
+    """`workload` for a stack rule, which sees outputs: while the Kubernetes provider is not
+    configured yet (a preview before the cluster exists: its kubeconfig comes from the hosts) an
+    object's outputs are {}. That is no workload of 1 replica with no labels but one whose every
+    part is unknown."""
+    wl = workload(resource_type, props)
+    if wl is None or get(props, "spec") is not None:
+        return wl
+    return replace(wl, pod_spec=UNKNOWN, pod_labels=UNKNOWN, replicas=UNKNOWN, selector=UNKNOWN, namespace=UNKNOWN)
 
 
 def containers(pod_spec: Any, *, init: bool = True) -> Iterator[tuple[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .common import HIGH, MANDATORY, MEDIUM, UNKNOWN, Config, Report, declared, flag, get, rule, strings
+from .common import HIGH, MANDATORY, MEDIUM, UNKNOWN, Config, Report, declared, flag, get, rule, seq, strings
 from .kube import K8S_TAGS, RELIABILITY_TAGS, k8s_api, ref
 
 
@@ -20,8 +20,12 @@ from .kube import K8S_TAGS, RELIABILITY_TAGS, k8s_api, ref
 )
 def validate_bare_pod(args: Any, report: Report, cfg: Config) -> None:
     """Pods are owned by a controller, not created bare."""
-    if k8s_api(args.resource_type) == ("core", "v1", "Pod"):
-        report(f"{ref(args)}: It is a bare Pod, which nothing recreates when its node fails or is drained. Run it from a Deployment, StatefulSet or Job.")
+    if k8s_api(args.resource_type) != ("core", "v1", "Pod"):
+        return
+    owners = seq(args.props, "metadata", "ownerReferences")
+    if owners is UNKNOWN or UNKNOWN in owners or any(get(o, "kind") for o in owners):
+        return  # an owner (a ReplicaSet, Job, StatefulSet...) recreates it
+    report(f"{ref(args)}: It is a bare Pod, which nothing recreates when its node fails or is drained. Run it from a Deployment, StatefulSet or Job.")
 
 
 _BUILTIN_GROUPS = frozenset(

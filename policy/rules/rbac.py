@@ -57,10 +57,16 @@ def validate_cluster_admin(args: Any, report: Report, cfg: Config) -> None:
     """No RoleBinding or ClusterRoleBinding refers to cluster-admin."""
     if _rbac_kind(args.resource_type) not in ("RoleBinding", "ClusterRoleBinding"):
         return
-    role = get(args.props, "roleRef", "name")
-    if get(args.props, "roleRef", "kind") == "ClusterRole" and isinstance(role, str) and role in cfg.get("forbiddenRoles", ["cluster-admin"]):
+    role, kind = get(args.props, "roleRef", "name"), get(args.props, "roleRef", "kind")
+    if not isinstance(role, str) or role not in cfg.get("forbiddenRoles", ["cluster-admin"]) or kind is UNKNOWN:
+        return
+    if kind == "ClusterRole":
         report(
             f"{ref(args)}: It binds the ClusterRole {role}, which grants full control of the cluster. Bind a Role/ClusterRole with only the permissions the subjects need."
+        )
+    else:  # a namespaced Role that borrows the name: whoever reads the binding takes it for the real one
+        report(
+            f"{ref(args)}: It binds a {kind or 'role'} named {role}, the name of the ClusterRole with full control of the cluster. Rename the role and bind it by its own name."
         )
 
 

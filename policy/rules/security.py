@@ -1,11 +1,13 @@
 """Rules for pod and container security: privileges, host namespaces and paths, capabilities,
-the user, the root filesystem, seccomp, the service-account token and secrets in env vars.
+the user and group, the root filesystem, seccomp, sysctls and /proc, the service account and its
+token, and secrets in env vars.
 Each matches a Pod Security Standards control or a common admission policy (README.md)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from .common import CRITICAL, HIGH, MANDATORY, MEDIUM, UNKNOWN, Config, declared, flag, get, number, seq, strings
 from .kube import EXEMPT_NAMESPACES, SECURITY_TAGS, Workload, containers, security_context, workload_rule
@@ -189,13 +191,131 @@ def check_automount_token(wl: Workload, cfg: Config) -> Iterator[str]:
         yield "The pod spec does not set automountServiceAccountToken: false, so every container gets an API token. Set automountServiceAccountToken to false, or to true with the pod's own ServiceAccount when it calls the API."
 
 
+# Pod Security Standards baseline: the sysctls namespaced to the pod and isolated from the node
+# (the list as of Kubernetes 1.29; kubelets allow exactly these without --allowed-unsafe-sysctls).
+SAFE_SYSCTLS = [
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+]
+
+
+@workload_rule(
+    "no-unsafe-sysctls",
+    "Pods set only the safe, namespaced sysctls (Pod Security baseline list).",
+    HIGH,
+    MANDATORY,
+    "Remove spec.securityContext.sysctls entries outside the safe set; tune the node itself (not from a pod) if the value really must change.",
+    settings={**EXEMPT_NAMESPACES, "allowedSysctls": strings("Sysctls pods may set.", SAFE_SYSCTLS)},
+    tags=SECURITY_TAGS,
+)
+def check_sysctls(wl: Workload, cfg: Config) -> Iterator[str]:
+    """Pods set only safe sysctls."""
+    allowed = set(cfg.get("allowedSysctls", SAFE_SYSCTLS))
+    sysctls = seq(wl.pod_spec, "securityContext", "sysctls")
+    names = [get(x, "name") for x in ([] if sysctls is UNKNOWN else sysctls)]
+    unsafe = sorted(n for n in names if isinstance(n, str) and n not in allowed)
+    if unsafe:
+        yield (
+            f"The pod sets the sysctls {', '.join(unsafe)}, which are not in the safe set: they reach beyond the pod or are not isolated from the node. "
+            "Remove them from spec.securityContext.sysctls."
+        )
+
+
+@workload_rule(
+    "no-unmasked-proc-mount",
+    "Containers keep the default /proc masks (procMount unset or Default, never Unmasked).",
+    HIGH,
+    MANDATORY,
+    "Remove securityContext.procMount (or set it to Default).",
+    settings=EXEMPT_NAMESPACES,
+    tags=SECURITY_TAGS,
+)
+def check_proc_mount(wl: Workload, cfg: Config) -> Iterator[str]:
+    """No container mounts /proc without the default masks."""
+    for label, c in containers(wl.pod_spec):
+        value = get(c, "securityContext", "procMount")
+        if value is not None and value is not UNKNOWN and value != "Default":
+            yield f"{label.capitalize()} sets procMount {value}, which exposes /proc paths the runtime masks by default. Remove securityContext.procMount or set it to Default."
+
+
+def _ids(pod_spec: Any, key: str) -> list[float] | None:
+    """The group IDs of the pod's securityContext.fsGroup or .supplementalGroups; None: unknown."""
+    items = seq(pod_spec, "securityContext", key) if key == "supplementalGroups" else [get(pod_spec, "securityContext", key)]
+    if items is UNKNOWN or UNKNOWN in items:
+        return None
+    return [n for n in map(number, items) if n is not None]
+
+
+@workload_rule(
+    "run-as-non-root-group",
+    "Containers run with a non-root primary group (runAsGroup set and not 0), and the pod adds no group 0 (fsGroup, supplementalGroups).",
+    HIGH,
+    MANDATORY,
+    "Set securityContext.runAsGroup (and fsGroup) to a non-zero GID on the pod; leave 0 out of supplementalGroups.",
+    settings={**EXEMPT_NAMESPACES, "requireRunAsGroup": flag("Require runAsGroup to be set (unset, the image decides, usually group 0).", True)},
+    tags=SECURITY_TAGS,
+)
+def check_run_as_group(wl: Workload, cfg: Config) -> Iterator[str]:
+    """Containers run with a non-root group; the pod adds no group 0."""
+    for key in ("fsGroup", "supplementalGroups"):
+        ids = _ids(wl.pod_spec, key)
+        if ids and 0 in ids:
+            yield f"The pod's securityContext.{key} includes group 0 (root), which every container then belongs to. Use a non-zero GID."
+    for label, c in containers(wl.pod_spec):
+        group = security_context(c, wl.pod_spec, "runAsGroup")
+        if group is UNKNOWN:
+            continue
+        if number(group) == 0:
+            yield f"{label.capitalize()} runs with group 0 (runAsGroup: 0), so files owned by group root are its own. Set securityContext.runAsGroup to a non-zero GID."
+        elif group is None and cfg.get("requireRunAsGroup", True):
+            yield f"{label.capitalize()} does not set runAsGroup (in its own or the pod's securityContext), so the image decides, usually group 0. Set securityContext.runAsGroup to a non-zero GID."
+
+
+def service_account(pod_spec: Any) -> Any:
+    """The pod's ServiceAccount name ('' when unset, UNKNOWN when unknown); the deprecated
+    serviceAccount field counts when serviceAccountName is unset."""
+    name = get(pod_spec, "serviceAccountName")
+    if name is None:
+        name = get(pod_spec, "serviceAccount")
+    return name if name is UNKNOWN or isinstance(name, str) else ""
+
+
+@workload_rule(
+    "no-default-service-account",
+    "Pods run under their own ServiceAccount, not their namespace's default one.",
+    MEDIUM,
+    MANDATORY,
+    "Create a ServiceAccount for the workload (automountServiceAccountToken: false unless it calls the API) and set spec.serviceAccountName to it.",
+    settings=EXEMPT_NAMESPACES,
+    tags=SECURITY_TAGS,
+)
+def check_default_service_account(wl: Workload, cfg: Config) -> Iterator[str]:
+    """Pods do not use the default ServiceAccount."""
+    name = service_account(wl.pod_spec)
+    if name in ("", "default"):
+        state = "sets no serviceAccountName" if name == "" else "names serviceAccountName default"
+        yield (
+            f"The pod spec {state}, so it runs as its namespace's default ServiceAccount, shared with every other such pod and with whatever RBAC is granted to it. "
+            "Create a ServiceAccount for this workload and set spec.serviceAccountName."
+        )
+
+
 _SECRET_NAME = r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential)"
+_KEY_MATERIAL = re.compile(r"-{3,}\s*BEGIN [A-Z ]*PRIVATE KEY\s*-{3,}")  # whatever the name: PEM / OpenSSH private keys
 _HARMLESS_VALUE = re.compile(r"^(true|false|yes|no|\d+|\$\(.*\))?$", re.IGNORECASE)
 
 
 @workload_rule(
     "no-secrets-in-env",
-    "Env vars carry no secret literals (and no secretKeyRef where the stack forbids it).",
+    "Env vars carry no secret literals (by name, or private key material under any name) and no secretKeyRef where the stack forbids it.",
     HIGH,
     MANDATORY,
     "Put secrets in a Kubernetes Secret (from secret config) and mount it as a file; env secretKeyRef is acceptable where allowSecretKeyRef is true.",
@@ -214,7 +334,7 @@ def check_env_secrets(wl: Workload, cfg: Config) -> Iterator[str]:
             name, value = get(e, "name"), get(e, "value")
             if not isinstance(name, str):
                 continue
-            if isinstance(value, str) and pattern.search(name) and not _HARMLESS_VALUE.match(value.strip()):
+            if isinstance(value, str) and ((pattern.search(name) and not _HARMLESS_VALUE.match(value.strip())) or _KEY_MATERIAL.search(value)):
                 yield f"{label.capitalize()} sets the env var {name} to a literal value that looks like a secret. Store it in a Secret and mount it as a file (or use valueFrom.secretKeyRef where allowed)."
             if get(e, "valueFrom", "secretKeyRef") is not None and not cfg.get("allowSecretKeyRef", True):
                 yield f"{label.capitalize()} reads the secret for env var {name} through secretKeyRef, which this stack does not allow. Mount the Secret as a file instead."

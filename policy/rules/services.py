@@ -9,7 +9,7 @@ from typing import Any
 
 from .common import ADVISORY, HIGH, LOW, MANDATORY, MEDIUM, UNKNOWN, Config, Report, declared, flag, get, number, pairs, rule, seq, show, strings
 from .container_spec import pod_ports
-from .kube import Workload, describe, k8s_api, labels_match, ref, workload
+from .kube import Workload, describe, k8s_api, labels_match, ref, stack_workload
 
 _TAGS = ("kubernetes", "networking")
 
@@ -106,7 +106,7 @@ def validate_external_ips(args: Any, report: Report, cfg: Config) -> None:
 def _workloads(resources: list[Any]) -> list[tuple[Any, Workload]]:
     out = []
     for r in resources:
-        wl = workload(r.resource_type, r.props)
+        wl = stack_workload(r.resource_type, r.props)
         if wl is not None:
             out.append((r, wl))
     return out

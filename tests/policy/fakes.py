@@ -38,6 +38,8 @@ SERVICE = "kubernetes:core/v1:Service"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 REGISTRY = "192.168.226.131:5000"
@@ -65,16 +67,28 @@ def options(secret_outputs: tuple[str, ...] = ()) -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), list(secret_outputs), None)
 
 
+def proxied(props: Mapping[str, Any]) -> Any:
+    """The props as the analyzer hands them over. The proxy rebuilds every dict and list (a
+    validator never reaches the caller's objects), so one proxy serves every rule."""
+    return unknown_checking_proxy(dict(props))
+
+
 def resource_args(
-    resource_type: str, props: Mapping[str, Any], name: str = "res", config: Mapping[str, Any] | None = None, secret_outputs: tuple[str, ...] = ()
+    resource_type: str,
+    props: Mapping[str, Any],
+    name: str = "res",
+    config: Mapping[str, Any] | None = None,
+    secret_outputs: tuple[str, ...] = (),
+    *,
+    wrapped: bool = False,
 ) -> ResourceValidationArgs:
-    return ResourceValidationArgs(
-        resource_type, unknown_checking_proxy(copy.deepcopy(dict(props))), urn(resource_type, name), name, options(secret_outputs), None, dict(config or {})
-    )
+    """`wrapped`: props is already `proxied(...)` (reused across rules)."""
+    props = props if wrapped else proxied(props)
+    return ResourceValidationArgs(resource_type, props, urn(resource_type, name), name, options(secret_outputs), None, dict(config or {}))
 
 
-def stack_args(resources: list[tuple[str, str, Mapping[str, Any]]], config: Mapping[str, Any] | None = None) -> StackValidationArgs:
-    objs = [PolicyResource(t, unknown_checking_proxy(copy.deepcopy(dict(p))), urn(t, n), n, options(), None, None, [], {}) for t, n, p in resources]
+def stack_args(resources: list[tuple[str, str, Mapping[str, Any]]], config: Mapping[str, Any] | None = None, *, wrapped: bool = False) -> StackValidationArgs:
+    objs = [PolicyResource(t, p if wrapped else proxied(p), urn(t, n), n, options(), None, None, [], {}) for t, n, p in resources]
     return StackValidationArgs(objs, dict(config or {}))
 
 
@@ -145,10 +159,13 @@ def paths(obj: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | 
 
 
 def with_unknown(obj: Mapping[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:
-    """A deep copy with the value at path replaced by the engine's unknown sentinel of its type."""
-    out = copy.deepcopy(dict(obj))
+    """A copy with the value at path replaced by the engine's unknown sentinel of its type. Only
+    the containers on the path are copied: the rest is shared with `obj`, which stays as it was."""
+    out = dict(obj)
     cur: Any = out
     for k in path[:-1]:
+        child = cur[k]
+        cur[k] = dict(child) if isinstance(child, dict) else list(child)
         cur = cur[k]
     cur[path[-1]] = unknown_for(cur[path[-1]])
     return out
@@ -173,7 +190,14 @@ def deployment(name: str = "eurekaserver", replicas: int = 2, namespace: str = "
                 "metadata": {"labels": dict(labels)},
                 "spec": {
                     "automountServiceAccountToken": False,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001.0, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "serviceAccountName": name,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001.0,
+                        "runAsGroup": 10001.0,
+                        "fsGroup": 10001.0,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": name,
@@ -246,10 +270,26 @@ def command(
     return props
 
 
+def service_account(name: str = "eurekaserver", namespace: str = "platform") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}, "automountServiceAccountToken": False}
+
+
+def default_deny(namespace: str = "platform", types: tuple[str, ...] = ("Ingress", "Egress")) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": list(types)},
+    }
+
+
 def stack(*extra: tuple[str, str, Mapping[str, Any]], replicas: int = 2) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """The Eureka stack's Kubernetes objects: a Namespace, the Deployment, its Service and PDB."""
+    """The Eureka stack's Kubernetes objects: a Namespace with its default-deny NetworkPolicy, the
+    Deployment, its ServiceAccount, Service and PDB."""
     return [
         (NAMESPACE, "platform-platform", {"metadata": {"name": "platform", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}),
+        (NETWORK_POLICY, "platform-default-deny", default_deny()),
+        (SERVICE_ACCOUNT, "eureka-app-account", service_account()),
         (DEPLOYMENT, "eureka-app-deployment", deployment(replicas=replicas)),
         (SERVICE, "eureka-app-service", service()),
         (PDB, "eureka-app-pdb", pdb()),

@@ -34,7 +34,7 @@ def test_every_fact_is_a_setting_of_its_rule() -> None:
 
 
 # MetalLB's namespace is exempt from exactly these rules, and only when the stack runs MetalLB.
-METALLB_EXEMPT_RULES = ("no-host-namespaces", "container-capabilities", "run-as-non-root", "min-replicas")
+METALLB_EXEMPT_RULES = ("no-host-namespaces", "container-capabilities", "run-as-non-root", "run-as-non-root-group", "min-replicas")
 
 
 def _prod() -> dict[str, Any]:

@@ -4,6 +4,7 @@ given any failing case with any value unknown, it does not crash."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tests.policy.fakes import (
     deployment,
     paths,
     pdb,
+    proxied,
     resource_args,
     service,
     stack,
@@ -61,9 +63,10 @@ STACK_RULES = [r for r in RULES.values() if r.stack]
 
 def _run_all(resource_type: str, props: dict[str, Any]) -> list[str]:
     out = []
+    wrapped = proxied(props)
     for rule in RESOURCE_RULES:
         report = Report()
-        rule.check(resource_args(resource_type, props, config=CONFIG.get(rule.name)), report)
+        rule.check(resource_args(resource_type, wrapped, config=CONFIG.get(rule.name), wrapped=True), report)
         out += [f"{rule.name}: {m}" for m in report.messages]
     return out
 
@@ -84,11 +87,25 @@ def test_any_unknown_value_in_a_compliant_stack_is_skipped() -> None:
     rows = stack()
     for i, (t, n, props) in enumerate(rows):
         for path in paths(props):
-            mutated = [*rows[:i], (t, n, with_unknown(props, path)), *rows[i + 1 :]]
+            mutated = [(t2, n2, proxied(p2)) for t2, n2, p2 in [*rows[:i], (t, n, with_unknown(props, path)), *rows[i + 1 :]]]
             for rule in STACK_RULES:
                 report = Report()
-                rule.check(stack_args(mutated), report)
+                rule.check(stack_args(mutated, wrapped=True), report)
                 assert report.messages == [], f"{rule.name}: unknown at {n}.{'.'.join(map(str, path))}"
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_objects_whose_outputs_are_not_known_yet_are_skipped(replicas: int) -> None:
+    """A stack policy sees outputs: {} for every Kubernetes object while the provider's kubeconfig
+    is unknown (a real preview of dev or prod). Any one object without outputs, or all of them,
+    must not look like an empty object (a Deployment of 1 replica, a budget without limits)."""
+    rows = stack(replicas=replicas)
+    variants = [[*rows[:i], (t, n, {}), *rows[i + 1 :]] for i, (t, n, _) in enumerate(rows)] + [[(t, n, {}) for t, n, _ in rows]]
+    for mutated in variants:
+        for rule in STACK_RULES:
+            report = Report()
+            rule.check(stack_args(mutated), report)
+            assert report.messages == [], f"{rule.name}: {[n for t, n, p in mutated if not p]} without outputs"
 
 
 ALL_CASES: list[Case] = [*workloads.CASES, *hosts.CASES, *services.CASES, *stack_rules.CASES, *rbac.CASES]
@@ -103,3 +120,12 @@ def test_failing_cases_never_crash_on_unknowns(c: Case) -> None:
     else:
         for path in paths(c.props):
             violations(c, with_unknown(c.props, path))
+
+
+def test_with_unknown_leaves_the_original_alone() -> None:
+    original = deployment()
+    before = copy.deepcopy(original)
+    for path in paths(original):
+        mutated = with_unknown(original, path)
+        assert mutated != original
+    assert original == before

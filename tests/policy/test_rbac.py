@@ -44,7 +44,10 @@ CASES: list[Case] = [
     case("admin-ok", "no-cluster-admin-binding", BINDING, binding("view")),
     case("admin-rolebinding", "no-cluster-admin-binding", BINDING, binding("cluster-admin"), "binds the ClusterRole cluster-admin"),
     case("admin-clusterrolebinding", "no-cluster-admin-binding", CLUSTER_BINDING, binding("cluster-admin"), "binds the ClusterRole cluster-admin"),
-    case("admin-role-named-like-it", "no-cluster-admin-binding", BINDING, binding("cluster-admin", kind="Role")),
+    # as Kyverno's restrict-binding-clusteradmin and Polaris's rolebindingClusterAdminRole: the borrowed name misleads
+    case("admin-role-named-like-it", "no-cluster-admin-binding", BINDING, binding("cluster-admin", kind="Role"), "binds a Role named cluster-admin"),
+    case("admin-role-other-name", "no-cluster-admin-binding", BINDING, binding("view", kind="Role")),
+    case("admin-role-kind-unknown", "no-cluster-admin-binding", BINDING, binding("cluster-admin", kind=UNKNOWN)),
     case(
         "admin-forbidden-edit",
         "no-cluster-admin-binding",

@@ -8,13 +8,14 @@ import copy
 import dataclasses
 import functools
 import json
+import re
 from typing import Any
 
 import pytest
 
 from components.dns import NAMESPACE as DNS_NAMESPACE
 from components.metallb import NAMESPACE as METALLB_NAMESPACE
-from tests.policy.fakes import RULES, UNKNOWN, Report, resource_args, stack_args
+from tests.policy.fakes import RULES, UNKNOWN, Report, proxied, resource_args, stack_args
 from tests.policy.stacks import values
 from tests.unit.harness import ROOT, RecordingMocks, base_config, run_program
 
@@ -54,16 +55,24 @@ def rows(mocks: RecordingMocks) -> list[Row]:
 def evaluate(resources: list[Row], stack: str) -> dict[str, list[str]]:
     """rule name -> violations, with the stack's policy config."""
     out: dict[str, list[str]] = {}
+    wrapped = [(t, n, proxied(p), s) for t, n, p, s in resources]
+    config = policy_config(stack)
     for name, rule in RULES.items():
-        cfg = {k: v for k, v in policy_config(stack).get(name, {}).items() if k != "enforcementLevel"}
+        cfg = {k: v for k, v in config.get(name, {}).items() if k != "enforcementLevel"}
         report = Report()
         if rule.stack:
-            rule.check(stack_args([(t, n, p) for t, n, p, _ in resources], cfg), report)
+            rule.check(stack_args([(t, n, p) for t, n, p, _ in wrapped], cfg, wrapped=True), report)
         else:
-            for t, n, p, secret_outputs in resources:
-                rule.check(resource_args(t, p, n, cfg, secret_outputs), report)
+            for t, n, p, secret_outputs in wrapped:
+                rule.check(resource_args(t, p, n, cfg, secret_outputs, wrapped=True), report)
         out[name] = report.messages
     return out
+
+
+@functools.cache
+def evaluated(stack: str) -> dict[str, list[str]]:
+    """The shipped stack's violations under its own config (one evaluation per stack)."""
+    return evaluate(shapes(stack), stack)
 
 
 def mandatory(stack: str) -> set[str]:
@@ -85,11 +94,30 @@ def test_the_shapes_cover_every_layer(stack: str) -> None:
     assert {"command:remote:Command", "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget"} <= types
 
 
+# Advisory until components/ create what they ask for (then they become mandatory, and this
+# list empties): a ServiceAccount per Microservice (Eureka, the services), and a default-deny
+# NetworkPolicy with the allow rules for Eureka, CoreDNS and the services in every namespace.
+PENDING_IN_COMPONENTS = {"no-default-service-account", "namespace-default-deny"}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_violation_at_all(stack: str) -> None:
-    found = evaluate(shapes(stack), stack)
+    found = evaluated(stack)
     assert {k: v for k, v in found.items() if v and k in mandatory(stack)} == {}
-    assert {k: v for k, v in found.items() if v} == {}, "advisory findings too"
+    assert {k: v for k, v in found.items() if v and k not in PENDING_IN_COMPONENTS} == {}, "advisory findings too"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_what_components_still_lack(stack: str) -> None:
+    """The pending rules are advisory and flag exactly the Microservice workloads (CoreDNS and
+    MetalLB have their own accounts) and every namespace the stack runs pods in."""
+    found = evaluated(stack)
+    assert all(policy_config(stack)[rule]["enforcementLevel"] == "advisory" for rule in PENDING_IN_COMPONENTS)
+    accounts = found["no-default-service-account"]
+    assert [m for m in accounts if '"eureka-app-statefulset"' in m], accounts
+    assert not [m for m in accounts if DNS_NAMESPACE in m or METALLB_NAMESPACE in m], accounts
+    namespaces = {re.search(r"Namespace (\S+) has no default-deny", m)[1] for m in found["namespace-default-deny"]}  # type: ignore[index]
+    assert {DNS_NAMESPACE, METALLB_NAMESPACE, *mock_config(stack)["namespaces"]} <= namespaces, namespaces
 
 
 # Namespaces the program writes as literals (known in preview too): CoreDNS's and MetalLB's.
@@ -120,16 +148,17 @@ def test_no_false_violation_when_namespaces_are_unknown_in_preview(stack: str) -
     assert seen <= stack_namespaces | LITERAL_NAMESPACES, "a namespace this test does not know where it comes from"
     resources = with_unknown_namespaces(stack, stack_namespaces)
     assert sum(p["metadata"].get("namespace") is UNKNOWN for t, _, p, _ in resources if isinstance(p.get("metadata"), dict)) > 0
-    assert {k: v for k, v in evaluate(resources, stack).items() if v} == {}
+    assert {k: v for k, v in evaluate(resources, stack).items() if v and k not in PENDING_IN_COMPONENTS} == {}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_an_unknown_namespace_is_not_exempt(stack: str) -> None:
     """Were MetalLB's namespace unknown, its exemption could not apply: its speaker and its one
     controller are flagged by exactly the rules its namespace is exempt from, and nothing else is."""
-    found = {k: v for k, v in evaluate(with_unknown_namespaces(stack, set(mock_config(stack)["namespaces"]) | LITERAL_NAMESPACES), stack).items() if v}
+    resources = with_unknown_namespaces(stack, set(mock_config(stack)["namespaces"]) | LITERAL_NAMESPACES)
+    found = {k: v for k, v in evaluate(resources, stack).items() if v and k not in PENDING_IN_COMPONENTS}
     exempt = {rule for rule, c in policy_config(stack).items() if METALLB_NAMESPACE in c.get("exemptNamespaces", ())}
-    assert set(found) == exempt == {"no-host-namespaces", "container-capabilities", "run-as-non-root", "min-replicas"}
+    assert set(found) == exempt == {"no-host-namespaces", "container-capabilities", "run-as-non-root", "run-as-non-root-group", "min-replicas"}
     assert all('"metallb-speaker"' in m or '"metallb-controller"' in m for v in found.values() for m in v), found
     assert [m for m in found["min-replicas"] if '"metallb-controller"' in m] and [m for m in found["no-host-namespaces"] if '"metallb-speaker"' in m]
 

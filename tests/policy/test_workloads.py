@@ -222,7 +222,7 @@ CASES: list[Case] = [
         "automount-true-default-sa",
         "service-account-token-automount",
         DEPLOYMENT,
-        d(**{"P.automountServiceAccountToken": True}),
+        d(**{"P.automountServiceAccountToken": True, "P.serviceAccountName": DELETE}),
         "(automountServiceAccountToken: true) for the default ServiceAccount",
     ),
     case(
@@ -262,12 +262,73 @@ CASES: list[Case] = [
         "automount-exempt",
         "service-account-token-automount",
         DEPLOYMENT,
-        d(**{"P.automountServiceAccountToken": True}),
+        d(**{"P.automountServiceAccountToken": True, "P.serviceAccountName": DELETE}),
         config={"exemptNamespaces": ["platform"]},
     ),
+    # no-unsafe-sysctls
+    case("sysctls-ok", "no-unsafe-sysctls", DEPLOYMENT, D),
+    case("sysctls-safe", "no-unsafe-sysctls", DEPLOYMENT, d(**{"P.securityContext.sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}]})),
+    case(
+        "sysctls-unsafe",
+        "no-unsafe-sysctls",
+        DEPLOYMENT,
+        d(**{"P.securityContext.sysctls": [{"name": "kernel.msgmax", "value": "65536"}, {"name": "net.core.somaxconn", "value": "1024"}]}),
+        "sysctls kernel.msgmax, net.core.somaxconn",
+    ),
+    case(
+        "sysctls-allowed",
+        "no-unsafe-sysctls",
+        DEPLOYMENT,
+        d(**{"P.securityContext.sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]}),
+        config={"allowedSysctls": ["net.core.somaxconn"]},
+    ),
+    case("sysctls-ignores-patch", "no-unsafe-sysctls", PATCH, d(**{"P.securityContext.sysctls": [{"name": "kernel.msgmax", "value": "1"}]})),
+    case("sysctls-unknown-name", "no-unsafe-sysctls", DEPLOYMENT, d(**{"P.securityContext.sysctls": [{"name": UNKNOWN, "value": "1"}]})),
+    # no-unmasked-proc-mount
+    case("procmount-ok", "no-unmasked-proc-mount", DEPLOYMENT, D),
+    case("procmount-default", "no-unmasked-proc-mount", DEPLOYMENT, d(**{"C0.securityContext.procMount": "Default"})),
+    case("procmount-unmasked", "no-unmasked-proc-mount", DEPLOYMENT, d(**{"C0.securityContext.procMount": "Unmasked"}), "sets procMount Unmasked"),
+    case("procmount-unmasked-init", "no-unmasked-proc-mount", DEPLOYMENT, init_container(procMount="Unmasked"), 'Init container "init" sets procMount'),
+    case("procmount-ignores-configmap", "no-unmasked-proc-mount", CONFIGMAP, {"data": {"procMount": "Unmasked"}}),
+    case("procmount-unknown", "no-unmasked-proc-mount", DEPLOYMENT, d(**{"C0.securityContext.procMount": UNKNOWN})),
+    # run-as-non-root-group
+    case("group-ok", "run-as-non-root-group", DEPLOYMENT, D),
+    case("group-zero", "run-as-non-root-group", DEPLOYMENT, d(**{"C0.securityContext.runAsGroup": 0.0}), "runs with group 0"),
+    case("group-zero-pod", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.runAsGroup": 0.0}), "runs with group 0"),
+    case("group-missing", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.runAsGroup": DELETE}), "does not set runAsGroup"),
+    case("group-missing-optional", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.runAsGroup": DELETE}), config={"requireRunAsGroup": False}),
+    case("group-container-level", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.runAsGroup": DELETE, "C0.securityContext.runAsGroup": 3000.0})),
+    case("group-fs-zero", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.fsGroup": 0.0}), "fsGroup includes group 0"),
+    case(
+        "group-supplemental-zero",
+        "run-as-non-root-group",
+        DEPLOYMENT,
+        d(**{"P.securityContext.supplementalGroups": [3000.0, 0.0]}),
+        "supplementalGroups includes group 0",
+    ),
+    case("group-exempt", "run-as-non-root-group", DEPLOYMENT, d(**{"C0.securityContext.runAsGroup": 0.0}), config={"exemptNamespaces": ["platform"]}),
+    case("group-ignores-patch", "run-as-non-root-group", PATCH, d(**{"C0.securityContext.runAsGroup": 0.0})),
+    case("group-unknown", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.runAsGroup": UNKNOWN})),
+    case("group-unknown-supplemental", "run-as-non-root-group", DEPLOYMENT, d(**{"P.securityContext.supplementalGroups": [UNKNOWN]})),
+    # no-default-service-account
+    case("sa-ok", "no-default-service-account", DEPLOYMENT, D),
+    case("sa-unset", "no-default-service-account", DEPLOYMENT, d(**{"P.serviceAccountName": DELETE}), "sets no serviceAccountName"),
+    case("sa-default", "no-default-service-account", DEPLOYMENT, d(**{"P.serviceAccountName": "default"}), "names serviceAccountName default"),
+    case("sa-deprecated-field", "no-default-service-account", DEPLOYMENT, d(**{"P.serviceAccountName": DELETE, "P.serviceAccount": "eurekaserver"})),
+    case("sa-exempt", "no-default-service-account", DEPLOYMENT, d(**{"P.serviceAccountName": DELETE}), config={"exemptNamespaces": ["platform"]}),
+    case("sa-ignores-configmap", "no-default-service-account", CONFIGMAP, {"metadata": {"namespace": "platform"}, "data": {}}),
+    case("sa-unknown", "no-default-service-account", DEPLOYMENT, d(**{"P.serviceAccountName": UNKNOWN})),
     # no-secrets-in-env
     case("env-ok", "no-secrets-in-env", DEPLOYMENT, D),
     case("env-literal", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "DB_PASSWORD", "value": "hunter2"}]}), "DB_PASSWORD to a literal value"),
+    case(
+        "env-key-material",
+        "no-secrets-in-env",
+        DEPLOYMENT,
+        d(**{"C0.env": [{"name": "the_good_stuff", "value": "---BEGIN OPENSSH PRIVATE KEY---\nxxxx\n---END OPENSSH PRIVATE KEY---\n"}]}),
+        "the_good_stuff to a literal value",
+    ),
+    case("env-public-key", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "CERT", "value": "-----BEGIN CERTIFICATE-----\nxxxx\n"}]})),
     case("env-harmless", "no-secrets-in-env", DEPLOYMENT, d(**{"C0.env": [{"name": "TOKEN_TTL_SECONDS", "value": "3600"}]})),
     case(
         "env-secretkeyref-allowed",
@@ -364,6 +425,58 @@ CASES: list[Case] = [
     ),
     case("probe-protocol-ignores-patch", "probe-ports-declared", PATCH, d(**{"C0.ports.0.protocol": "UDP"})),
     case("probe-protocol-unknown", "probe-ports-declared", DEPLOYMENT, d(**{"C0.ports.0.protocol": UNKNOWN})),
+    # non-root-privileged-ports
+    case("lowport-ok", "non-root-privileged-ports", DEPLOYMENT, D),
+    case("lowport-non-root", "non-root-privileged-ports", DEPLOYMENT, d(**{"C0.ports.0.containerPort": 80.0}), "declares port(s) 80, below 1024"),
+    case(
+        "lowport-run-as-non-root-only",
+        "non-root-privileged-ports",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.containerPort": 443.0, "P.securityContext.runAsUser": DELETE}),
+        "declares port(s) 443",
+    ),
+    case(
+        "lowport-root",
+        "non-root-privileged-ports",
+        DEPLOYMENT,
+        d(
+            **{
+                "C0.ports.0.containerPort": 80.0,
+                "P.securityContext.runAsUser": 0.0,
+                "P.securityContext.runAsNonRoot": DELETE,
+                "C0.securityContext.runAsNonRoot": DELETE,
+            }
+        ),
+    ),
+    case(
+        "lowport-image-decides",
+        "non-root-privileged-ports",
+        DEPLOYMENT,
+        d(
+            **{
+                "C0.ports.0.containerPort": 80.0,
+                "P.securityContext.runAsUser": DELETE,
+                "P.securityContext.runAsNonRoot": DELETE,
+                "C0.securityContext.runAsNonRoot": DELETE,
+            }
+        ),
+    ),
+    case(
+        "lowport-net-bind-service",
+        "non-root-privileged-ports",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.containerPort": 80.0, "C0.securityContext.capabilities.add": ["NET_BIND_SERVICE"]}),
+    ),
+    case(
+        "lowport-sysctl",
+        "non-root-privileged-ports",
+        DEPLOYMENT,
+        d(**{"C0.ports.0.containerPort": 80.0, "P.securityContext.sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]}),
+    ),
+    case("lowport-runtime-allows", "non-root-privileged-ports", DEPLOYMENT, d(**{"C0.ports.0.containerPort": 80.0}), config={"unprivilegedPortStart": 0.0}),
+    case("lowport-ignores-patch", "non-root-privileged-ports", PATCH, d(**{"C0.ports.0.containerPort": 80.0})),
+    case("lowport-unknown-user", "non-root-privileged-ports", DEPLOYMENT, d(**{"C0.ports.0.containerPort": 80.0, "P.securityContext.runAsUser": UNKNOWN})),
+    case("lowport-unknown-port", "non-root-privileged-ports", DEPLOYMENT, d(**{"C0.ports.0.containerPort": UNKNOWN})),
     # no-duplicate-env-vars
     case("dup-env-ok", "no-duplicate-env-vars", DEPLOYMENT, D),
     case(
@@ -555,6 +668,20 @@ CASES: list[Case] = [
     # no-bare-pods
     case("bare-pod", "no-bare-pods", "kubernetes:core/v1:Pod", {"metadata": {"namespace": "platform"}, "spec": D["spec"]["template"]["spec"]}, "is a bare Pod"),
     case("bare-pod-deployment-ok", "no-bare-pods", DEPLOYMENT, D),
+    case(
+        "bare-pod-owned",
+        "no-bare-pods",
+        "kubernetes:core/v1:Pod",
+        {"metadata": {"namespace": "platform", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}]}, "spec": {}},
+    ),
+    case(
+        "bare-pod-owners-empty",
+        "no-bare-pods",
+        "kubernetes:core/v1:Pod",
+        {"metadata": {"namespace": "platform", "ownerReferences": []}, "spec": {}},
+        "bare Pod",
+    ),
+    case("bare-pod-owner-unknown", "no-bare-pods", "kubernetes:core/v1:Pod", {"metadata": {"namespace": "platform", "ownerReferences": [UNKNOWN]}, "spec": {}}),
     # no-default-namespace
     case("ns-ok", "no-default-namespace", DEPLOYMENT, D),
     case("ns-missing", "no-default-namespace", DEPLOYMENT, d(**{"metadata.namespace": DELETE}), "sets no metadata.namespace"),
