@@ -1,4 +1,4 @@
-"""A reusable container microservice: Deployment + Service + PodDisruptionBudget.
+"""A reusable container microservice: Deployment + Service + PodDisruptionBudget + its own ServiceAccount.
 
 Secure by default (non-root, read-only root filesystem, no privilege escalation, all
 capabilities dropped, RuntimeDefault seccomp, no service-account token), with probes,
@@ -170,6 +170,16 @@ class Microservice(pulumi.ComponentResource):
         labels = {"app": a.app}
         pod_spec = _pod_spec(a, labels)
         meta = {"namespace": a.namespace, "labels": labels}
+        # Its own ServiceAccount, without a token (the app never calls the API): not the
+        # namespace's default one, which anything else in the namespace may be granted.
+        self.account = KubernetesObject(
+            f"{name}-account",
+            "ServiceAccount",
+            metadata={**meta, "name": a.app},
+            automountServiceAccountToken=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        pod_spec["serviceAccountName"] = self.account.metadata.apply(lambda m: m["name"])
         template = {"metadata": {"labels": labels}, "spec": pod_spec}
         if a.stateful:
             self.peers = KubernetesObject(

@@ -63,7 +63,6 @@ def test_stack_config_is_valid(stack: str) -> None:
 
 # Security rules that are advisory in every stack, and why (README.md, "Choices").
 ADVISORY_SECURITY = {
-    "no-default-service-account": "until components/ give each Microservice (Eureka, the services) its own ServiceAccount",
     "namespace-default-deny": "advisory by default: the allow rules are each workload's to write",
 }
 
