@@ -82,6 +82,18 @@ class Load:
         for w in self._workers:
             w.join(timeout=self.timeout + 2)
 
+    def bursts(self, gap: float = 1.0) -> list[tuple[float, float, int]]:
+        """The failures grouped into bursts (no two failures of a burst further apart than
+        `gap` seconds): (first, last, count) per burst."""
+        out: list[tuple[float, float, int]] = []
+        for f in sorted(self.failures, key=lambda f: f.at):
+            if out and f.at - out[-1][1] <= gap:
+                first, _, n = out[-1]
+                out[-1] = (first, f.at, n + 1)
+            else:
+                out.append((f.at, f.at, 1))
+        return out
+
     def report(self) -> str:
         window = f"{self.failures[0].at}-{self.failures[-1].at} s" if self.failures else "none"
         reasons = sorted({f.reason for f in self.failures})[:5]

@@ -26,6 +26,16 @@ from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools.automation import ROOT, Project
 
 pytestmark = pytest.mark.lab
+
+
+def at_most_one_handover(load: Load) -> bool:
+    """No failure, or one burst of connection resets within 2 s: MetalLB (L2) picks the node
+    that announces a Service address by hashing the nodes' names, so a node joining or leaving
+    may take the announcement over; requests in flight through the old node are then reset."""
+    bursts = load.bursts()
+    return not bursts or (len(bursts) == 1 and bursts[0][1] - bursts[0][0] <= 2 and all("ConnectionReset" in f.reason for f in load.failures))
+
+
 ETCDCTL = (
     "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt"
     " --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key"
@@ -85,7 +95,7 @@ def test_adding_and_removing_a_worker_touches_no_other_host(local: tuple[Project
         print(f"\n[e2e] add worker {name}: {len(ops)} creates, up (joined, Ready) {join_s:.1f} s; {load.report()}")
         assert ready == "True"
         assert _started(lab) == before, "a service on another host restarted"
-        assert load.failures == [], load.report()
+        assert at_most_one_handover(load), load.report()
 
         # Removing it: exactly its steps are deleted; its node, lease and files go.
         project.pulumi("config", "rm", "--path", f"workers[{n}]", "-s", stack.name)
@@ -106,7 +116,7 @@ def test_adding_and_removing_a_worker_touches_no_other_host(local: tuple[Project
         ).stdout.split()
         assert set(leftovers) <= {"inactive", "unknown", "failed"}, leftovers
         assert _started(lab) == before, "a service on another host restarted"
-        assert load.failures == [], load.report()
+        assert at_most_one_handover(load), load.report()
     finally:
         project.pulumi("config", "rm", "--path", f"workers[{n}]", "-s", stack.name, check=False)
         stack.up(color="never", on_output=lambda line: None)
