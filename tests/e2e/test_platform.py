@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
+from components.settings.platform import example_image
 from tests.e2e.conftest import Lab
 from tests.e2e.test_local_stack import changes, kubeconfig_of, kubectl
 from tools.automation import Project
@@ -127,15 +128,25 @@ def test_the_example_service_registers_by_name_with_both_instances(platform: aut
     svc = next(x for x in lab.settings.services if x.name == "example-service")
     eureka = platform.outputs()["eurekaEndpoint"].value
     t0 = time.monotonic()
+    kc = kubeconfig_of(platform)
+
+    def pod_ips() -> list[str]:
+        pods = json.loads(kubectl(kc, "-n", svc.namespace, "get", "pods", "-l", "app=example-service", "-o", "json").stdout)["items"]
+        return sorted(p["status"].get("podIP", "") for p in pods if not p["metadata"].get("deletionTimestamp"))
+
+    # The instances UP are exactly the running pods (a pod replaced earlier may linger as a
+    # stale registration until the server evicts it: it is not UP-and-current).
     instances = eventually(
-        lambda: (i := _apps(eureka).get("EXAMPLE-SERVICE")) and len([x for x in i if x["status"] == "UP"]) == svc.replicas and i,
+        lambda: (
+            (i := [x for x in _apps(eureka).get("EXAMPLE-SERVICE", []) if x["status"] == "UP"])
+            and len(i) == svc.replicas
+            and sorted(x["ipAddr"] for x in i) == pod_ips()
+            and i
+        ),
         120,
-        "both example-service instances UP in Eureka",
+        "both example-service pods UP in Eureka",
     )
     print(f"\n[e2e] example-service: {len(instances)} instances UP in Eureka ({time.monotonic() - t0:.1f} s after up)")
-    kc = kubeconfig_of(platform)
-    pods = json.loads(kubectl(kc, "-n", svc.namespace, "get", "pods", "-l", "app=example-service", "-o", "json").stdout)["items"]
-    assert sorted(i["ipAddr"] for i in instances) == sorted(p["status"]["podIP"] for p in pods)
     # A registration on one replica is on the other: ask each server pod directly (port-forward-free:
     # through the example service, which fetches from the peers; and the servers' own apps lists).
     example = platform.outputs()["serviceEndpoints"].value["example-service"]
@@ -145,7 +156,7 @@ def test_the_example_service_registers_by_name_with_both_instances(platform: aut
     info = get_json(f"{example}/")
     from tests.e2e.conftest import GREETING
 
-    assert info["service"] == "example-service" and info["version"] == "1.0.0" and info["greeting"] == GREETING
+    assert info["service"] == "example-service" and info["version"] == example_image().split(":")[1] and info["greeting"] == GREETING
 
 
 def test_a_registration_on_one_replica_shows_on_the_other_within_seconds(platform: auto.Stack, lab: Lab):

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.engine
 KEY = (ROOT / "tests" / "unit" / "fixtures" / "test_key").read_text()
 SECRETS = {"dev": {"sshPrivateKey": KEY}, "prod": {"sshPrivateKey": KEY, "registryPassword": "throwaway-registry-password"}}
 
-# Per host: scripts bundle, hosts file, prereqs, binaries, and each service's file(s), unit and restart.
-COMMANDS_PER_WORKER = 23
+# Per host: scripts bundle, hosts file, prereqs, binaries, and each service's file(s), unit and restart;
+# on the control plane: its certificate signing, readiness check and flannel lease.
+COMMANDS_PER_WORKER = 24
 # 20 control-plane steps + the registry: config, unit, restart, trust, 5 image pushes (pause,
 # eureka-server, coredns, metallb controller and speaker).
 COMMANDS_CONTROL_PLANE = 29
@@ -54,7 +55,7 @@ def expected_counts(workers: int, namespaces: int, auth: bool) -> Counter:
             "kubernetes:core/v1:Namespace": namespaces + 1,  # and metallb-system
             "kubernetes:core/v1:Secret": namespaces + 2 if auth else 0,  # registry pull secrets (and kube-system, metallb-system)
             "kubernetes:core/v1:ConfigMap": 1,  # the Corefile
-            "kubernetes:core/v1:ServiceAccount": 3,  # coredns, MetalLB's controller and speaker
+            "kubernetes:core/v1:ServiceAccount": 4,  # coredns, MetalLB's controller and speaker, Eureka
             "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": 8,  # MetalLB's, from its module
             "kubernetes:metallb.io/v1beta1:IPAddressPool": 1,
             "kubernetes:metallb.io/v1beta1:L2Advertisement": 1,
