@@ -212,6 +212,7 @@ class Microservice(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         else:
+            timeout = f"{rollout_timeout(a)}s"
             self.deployment = KubernetesObject(
                 f"{name}-deployment",
                 "Deployment",
@@ -229,9 +230,7 @@ class Microservice(pulumi.ComponentResource):
                 # The provider waits for the rollout without looking at the progress deadline:
                 # bound its wait by the deadline per wave of new pods, so a stuck rollout fails
                 # `up` soon after Kubernetes gives up on it (a timeout is no input: no diff).
-                opts=pulumi.ResourceOptions(
-                    parent=self, custom_timeouts=pulumi.CustomTimeouts(create=f"{rollout_timeout(a)}s", update=f"{rollout_timeout(a)}s")
-                ),
+                opts=pulumi.ResourceOptions(parent=self, custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)),
             )
         self.service = KubernetesObject(
             f"{name}-service",

@@ -238,10 +238,10 @@ def build_eureka() -> Path:
     return build_spring_boot(EUREKA_SRC, "eureka-server", pins()["images"]["eureka-server"], 8761)
 
 
-def build_example(tag: str | None = None) -> Path:
-    """The example microservice (images/example-service): a Spring Boot Eureka client, at the
-    version the lab deploys or at `tag` (the same source; its answers name the version)."""
-    return build_spring_boot(EXAMPLE_SRC, "example-service", tag or pins()["images"]["example-service"], 8080)
+def build_example(tag: str) -> Path:
+    """The example microservice (images/example-service): a Spring Boot Eureka client at `tag`
+    (each pinned version is the same source; its answers name the version)."""
+    return build_spring_boot(EXAMPLE_SRC, "example-service", tag, 8080)
 
 
 def build_spring_boot(source: Path, name: str, tag: str, port: int) -> Path:

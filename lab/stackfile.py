@@ -16,13 +16,14 @@ import yaml
 
 from components.settings.platform import coredns_image, eureka_image, example_image, metallb_image
 from components.settings.registry import default_archive
+from images.build import PAUSE_TAG
 from tools.common import ToolError, pins, write_if_changed
 
 from . import binaries, hosts
 from .instance import Instance, LabHost
 
 NAMESPACE = "vm-platform"
-PAUSE_IMAGE = "pause:3.10"
+PAUSE_IMAGE = f"pause:{PAUSE_TAG}"
 
 # Kubelet settings for a node that is an nspawn container on a cgroup-v1 machine without
 # CAP_SYS_RESOURCE: each value with the reason, written as a comment into the stack file.

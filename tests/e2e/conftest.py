@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pulumi import automation as auto
 
 from components.settings import Secret, Settings, parse_settings
 from lab import hosts as lab_hosts
@@ -53,9 +54,15 @@ class Lab:
         return subprocess.run([*lab_hosts.ssh_command(host, self.instance), command], capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def _lab(action: str) -> None:
-    workers = ["--workers", str(instance.DEFAULT_WORKERS)] if action == "up" else []
-    subprocess.run([sys.executable, "-m", "tools.lab", action, "--instance", INSTANCE, *workers], cwd=ROOT, check=True)
+def _lab(action: str, workers: int = instance.DEFAULT_WORKERS) -> None:
+    count = ["--workers", str(workers)] if action == "up" else []
+    subprocess.run([sys.executable, "-m", "tools.lab", action, "--instance", INSTANCE, *count], cwd=ROOT, check=True)
+
+
+def lab_up(workers: int) -> None:
+    """`tools.lab up` of the suite's instance with `workers` workers: boots hosts that are down
+    (same disk), adds missing ones, removes extra ones."""
+    _lab("up", workers)
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +94,12 @@ def local(lab: Lab) -> Iterator[tuple[Project, object]]:
             stack.destroy(color="never")
         except Exception as e:  # the lab goes down next anyway; report, don't mask the test result
             print(f"[e2e] final destroy failed: {e}")
+
+
+@pytest.fixture(scope="module")
+def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
+    """The local stack as its config says, whatever the module before this one left: an `up`
+    at the start of each module that uses it (a no-op when nothing changed)."""
+    _, st = local
+    st.up(color="never", on_output=lambda line: None)
+    return st

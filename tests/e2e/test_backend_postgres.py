@@ -24,24 +24,18 @@ from pulumi import automation as auto
 
 from tests.e2e.conftest import Lab
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
-from tests.integration.postgres import Postgres, available, private_postgres
+from tests.integration.postgres import LOCKED, Postgres, serve
 from tools.automation import Project, copy_project
 
 pytestmark = pytest.mark.lab
 
 KEY = "services.example-service.replicas"
 DEPLOYMENT = "service-example-service-deployment"
-LOCKED = "the stack is currently locked by 1 lock(s)"
 
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Postgres]:
-    why = available()
-    if why:
-        pytest.skip(why)
-    with private_postgres() as server:
-        print(f"\n[e2e] private PostgreSQL on 127.0.0.1:{server.port}: started in {server.started_s:.2f} s")
-        yield server
+    yield from serve("e2e")
 
 
 def move(src: Project, dst: Project, stack: str = "local") -> None:

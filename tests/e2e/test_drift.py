@@ -25,13 +25,6 @@ EDIT = "# edited by hand (drift e2e)"
 HOST_LINE = re.compile(r"^## (\S+) \((\S+)\): (clean|\d+ drifted) \((\d+) files, (\d+) units, ([\d.]+) s\)$", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
-
-
 def drift(project: Project, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     t0 = time.monotonic()
     p = subprocess.run(

@@ -30,6 +30,13 @@ WORKER_UNITS = ("containerd", "flanneld", "kubelet", "kube-proxy")
 MASTER_UNITS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "vm-platform-registry")
 
 
+# etcdctl on the control-plane host, as its etcd admin (for: ETCDCTL + " get ...").
+ETCDCTL = (
+    "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt"
+    " --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key"
+)
+
+
 def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     from lab.binaries import ensure
 
@@ -83,11 +90,7 @@ def test_cold_up_bootstraps_a_ready_cluster(local: tuple[Project, auto.Stack], l
     assert kubectl(kc, "auth", "can-i", "list", "secrets").stdout.strip() == "yes"
 
     # The pod-network config is in etcd.
-    etcdctl = (
-        "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt "
-        "--cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key get --print-value-only /coreos.com/network/config"
-    )
-    net = json.loads(lab.ssh(MASTER, etcdctl).stdout)
+    net = json.loads(lab.ssh(MASTER, f"{ETCDCTL} get --print-value-only /coreos.com/network/config").stdout)
     assert net["Network"] == lab.settings.network.pod_cidr
 
     # Eureka (the smoke workload) runs from the private registry; so does the pause image.

@@ -21,13 +21,6 @@ from tools.automation import Project
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
-
-
 def pods_by_node(stack: auto.Stack, ns: str) -> dict[str, list[str]]:
     """node -> names of the namespace's pods that are not terminating."""
     pods = json.loads(kubectl(kubeconfig_of(stack), "-n", ns, "get", "pods", "-o", "json").stdout)["items"]

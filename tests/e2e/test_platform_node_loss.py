@@ -11,8 +11,6 @@ it. The remaining peer serves meanwhile; the lost one comes back with its host.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -22,29 +20,14 @@ from components.eureka import APP as EUREKA
 from lab import hosts as lab_hosts
 from lab import instance as lab_instance
 from lab.stackfile import EXAMPLE_SERVICE
-from tests.e2e.conftest import INSTANCE, Lab
+from tests.e2e.conftest import INSTANCE, Lab, lab_up
 from tests.e2e.load import Load
-from tests.e2e.test_local_stack import kubeconfig_of, kubectl
+from tests.e2e.test_local_stack import kubeconfig_of, kubectl, node_ready
 from tests.e2e.test_platform_maintenance import pods_by_node
-from tools.automation import ROOT, Project
+from tools.automation import Project
 
 pytestmark = pytest.mark.lab
 GOAL_S = 60
-
-
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
-
-
-def _node_ready(kc: str, node: str) -> str:
-    got = kubectl(kc, "get", "node", node, "-o", "json", check=False)
-    if got.returncode:
-        return "unknown"
-    conds = {c["type"]: c["status"] for c in json.loads(got.stdout)["status"].get("conditions", [])}
-    return conds.get("Ready", "unknown")
 
 
 def _ready_elsewhere(kc: str, ns: str, app: str, lost: str) -> int:
@@ -85,7 +68,7 @@ def test_losing_a_worker_moves_its_pods_within_the_bound_and_it_rejoins(local: t
         lab_hosts.power_off(victim)
         not_ready_s = moved_s = None
         while time.monotonic() - t0 < 300:
-            if not_ready_s is None and _node_ready(kc, victim.name) != "True":
+            if not_ready_s is None and not node_ready(kc, victim.name):
                 not_ready_s = time.monotonic() - t0
             if _ready_elsewhere(kc, ns, EXAMPLE_SERVICE, victim.name) == example.replicas:
                 moved_s = time.monotonic() - t0
@@ -104,11 +87,11 @@ def test_losing_a_worker_moves_its_pods_within_the_bound_and_it_rejoins(local: t
     )
     # The host comes back (the same disk): its services start by themselves, the node is Ready.
     t1 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "tools.lab", "up", "--instance", INSTANCE, "--workers", str(len(s.workers))], cwd=ROOT, check=True)
-    while time.monotonic() - t1 < 300 and _node_ready(kc, victim.name) != "True":
+    lab_up(len(s.workers))
+    while time.monotonic() - t1 < 300 and not node_ready(kc, victim.name):
         time.sleep(2)
     back_s = time.monotonic() - t1
-    assert _node_ready(kc, victim.name) == "True", f"{victim.name} not Ready {back_s:.0f} s after it booted again"
+    assert node_ready(kc, victim.name), f"{victim.name} not Ready {back_s:.0f} s after it booted again"
     t2 = time.monotonic()
     while time.monotonic() - t2 < 300:
         sts = json.loads(kubectl(kc, "-n", ns, "get", "statefulset", EUREKA, "-o", "json").stdout)

@@ -35,13 +35,6 @@ IMAGE_PATH = f"services.{EXAMPLE_SERVICE}.image"
 BROKEN = f"{EXAMPLE_SERVICE}:broken"
 
 
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
-
-
 def _version(body: str) -> str:
     try:
         return str(json.loads(body).get("version"))

@@ -20,13 +20,6 @@ from tools.automation import Project
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
-
-
 def _ready(lab: Lab, stack: auto.Stack, kind: str, name: str, ns: str, want: int, timeout: float = 240) -> float:
     kc = kubeconfig_of(stack)
     t0 = time.monotonic()

@@ -10,8 +10,6 @@ untouched. The example service answers through its LoadBalancer address througho
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -20,10 +18,10 @@ from pulumi import automation as auto
 from lab import instance as lab_instance
 from lab import stackfile
 from lab.stackfile import EXAMPLE_SERVICE
-from tests.e2e.conftest import INSTANCE, Lab
+from tests.e2e.conftest import INSTANCE, Lab, lab_up
 from tests.e2e.load import Load
-from tests.e2e.test_local_stack import kubeconfig_of, kubectl
-from tools.automation import ROOT, Project
+from tests.e2e.test_local_stack import ETCDCTL, kubeconfig_of, kubectl
+from tools.automation import Project
 
 pytestmark = pytest.mark.lab
 
@@ -36,25 +34,10 @@ def at_most_one_handover(load: Load) -> bool:
     return not bursts or (len(bursts) == 1 and bursts[0][1] - bursts[0][0] <= 2 and all("ConnectionReset" in f.reason for f in load.failures))
 
 
-ETCDCTL = (
-    "/usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/vm-platform/pki/etcd-ca.crt"
-    " --cert=/etc/vm-platform/pki/etcd-admin.crt --key=/etc/vm-platform/pki/etcd-admin.key"
-)
 UNITS = {
     "control": ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "vm-platform-registry"],
     "worker": ["containerd", "flanneld", "kubelet", "kube-proxy"],
 }
-
-
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
-
-
-def _lab_workers(n: int) -> None:
-    subprocess.run([sys.executable, "-m", "tools.lab", "up", "--instance", INSTANCE, "--workers", str(n)], cwd=ROOT, check=True)
 
 
 def _started(lab: Lab) -> dict[str, str]:
@@ -76,7 +59,7 @@ def test_adding_and_removing_a_worker_touches_no_other_host(local: tuple[Project
     n = len(lab.settings.workers)
     kc = kubeconfig_of(stack)
     url = stack.outputs()["serviceEndpoints"].value[EXAMPLE_SERVICE] + "/"
-    _lab_workers(n + 1)
+    lab_up(n + 1)
     new = stackfile.stack_config(lab_instance.get(INSTANCE), n + 1)[0]["vm-platform:workers"][n]
     name, address = new["name"], new["address"]
     before = _started(lab)
@@ -120,4 +103,4 @@ def test_adding_and_removing_a_worker_touches_no_other_host(local: tuple[Project
     finally:
         project.pulumi("config", "rm", "--path", f"workers[{n}]", "-s", stack.name, check=False)
         stack.up(color="never", on_output=lambda line: None)
-        _lab_workers(n)
+        lab_up(n)

@@ -7,8 +7,6 @@ the other hosts changes, and a second preview is empty.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,18 +15,11 @@ from pulumi import automation as auto
 from lab import hosts as lab_hosts
 from lab import instance as lab_instance
 from lab import stackfile
-from tests.e2e.conftest import INSTANCE, Lab
+from tests.e2e.conftest import INSTANCE, Lab, lab_up
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
-from tools.automation import ROOT, Project
+from tools.automation import Project
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def stack(local: tuple[Project, auto.Stack]) -> auto.Stack:
-    _, st = local
-    st.up(color="never", on_output=lambda line: None)
-    return st
 
 
 def test_a_rebuilt_worker_is_reconverged_by_the_next_up(local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab):
@@ -39,7 +30,7 @@ def test_a_rebuilt_worker_is_reconverged_by_the_next_up(local: tuple[Project, au
     index = n - 1
     old_key = lab.settings.workers[index].host_key
     lab_hosts.host_down(victim)  # the disk is gone
-    subprocess.run([sys.executable, "-m", "tools.lab", "up", "--instance", INSTANCE, "--workers", str(n)], cwd=ROOT, check=True)
+    lab_up(n)
     new_key = stackfile.stack_config(inst, n)[0]["vm-platform:workers"][index]["hostKey"]
     assert new_key != old_key
     try:

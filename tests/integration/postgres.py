@@ -105,3 +105,19 @@ def private_postgres(timeout: float = 60) -> Iterator[Postgres]:
         if started:
             subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=60, cwd=base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# What the engine says when a second operation finds the stack locked.
+LOCKED = "the stack is currently locked by 1 lock(s)"
+
+
+def serve(label: str) -> Iterator[Postgres]:
+    """The body of a test module's PostgreSQL fixture: skips when the binaries are missing."""
+    import pytest
+
+    why = available()
+    if why:
+        pytest.skip(why)
+    with private_postgres() as server:
+        print(f"\n[{label}] private PostgreSQL on 127.0.0.1:{server.port}: started in {server.started_s:.2f} s")
+        yield server

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.postgres import Postgres, available, private_postgres
+from tests.integration.postgres import LOCKED, Postgres, serve
 from tests.integration.previewed_state import preview_states, previewed_state
 from tools import drift
 from tools.automation import ROOT, Project, copy_project, engine_env, repo_stack_config, throwaway_ssh_key
@@ -31,17 +31,11 @@ from tools.automation import ROOT, Project, copy_project, engine_env, repo_stack
 pytestmark = pytest.mark.engine
 
 KEEP = ("centos-minion-1-kubelet-config", "centos-minion-1-scripts-bundle")
-LOCKED = "the stack is currently locked by 1 lock(s)"
 
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Postgres]:
-    why = available()
-    if why:
-        pytest.skip(why)
-    with private_postgres() as server:
-        print(f"\n[shared-backend] private PostgreSQL on 127.0.0.1:{server.port}: started in {server.started_s:.2f} s")
-        yield server
+    yield from serve("shared-backend")
 
 
 _MADE: list[Path] = []
