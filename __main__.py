@@ -14,6 +14,7 @@ from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
 from components.sdk import drop_sdk_debug_messages
 from components.services import user_services
 from components.settings import load_settings
+from components.upgrade import VERSION_OUTPUT
 
 drop_sdk_debug_messages()
 settings = load_settings()
@@ -51,4 +52,5 @@ pulumi.export("registryEndpoint", cluster.registry_endpoint)
 pulumi.export("eurekaEndpoint", eureka.endpoint)
 pulumi.export("serviceEndpoints", {name: svc.endpoint for name, svc in services.items()})
 pulumi.export("nodeNames", cluster.node_names)
+pulumi.export(VERSION_OUTPUT, cluster.kubernetes_version)
 pulumi.export("certificateExpiry", cluster.certificate_expiry)

@@ -18,8 +18,10 @@ from . import remote as r
 from .settings import Settings
 from .steps import CommandStep, Dependency, HostSteps
 
-CONTROL_PLANE_BINARIES = ("etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-WORKER_BINARIES = ("kubelet", "kube-proxy", "flanneld")
+ETCD_BINARIES = ("etcd", "etcdctl")
+KUBERNETES_CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBERNETES_WORKER_BINARIES = ("kubelet", "kube-proxy")
+FLANNEL_BINARIES = ("flanneld",)
 STAGE_DIR = r.STAGE_DIR
 
 
@@ -38,7 +40,7 @@ def source_for(settings: Settings, name: str) -> BinarySource:
     b = settings.binaries
     pinned = b.sha256.get(name, "")
     if b.source == "local":
-        path = os.path.join(os.path.expandvars(os.path.expanduser(b.local_dir)), name)
+        path = os.path.join(settings.binaries_dir, name)
         return BinarySource(name, local_path=path, sha256=pinned or (r.file_sha256(path) if os.path.exists(path) else ""))
     if name in ("etcd", "etcdctl"):
         v = b.etcd_version
@@ -53,9 +55,13 @@ def source_for(settings: Settings, name: str) -> BinarySource:
     return BinarySource(name, url=f"{b.release_base_url.rstrip('/')}/{settings.kubernetes_version}/bin/linux/amd64/{name}", sha256=pinned)
 
 
-def install_binaries(steps: HostSteps, settings: Settings, names: Sequence[str], *, after: Sequence[Dependency]) -> dict[str, CommandStep]:
+def install_binaries(
+    steps: HostSteps, settings: Settings, names: Sequence[str], *, after: Sequence[Dependency], install_after: Sequence[Dependency] = ()
+) -> dict[str, CommandStep]:
     """One install step per executable (`<prefix>-bin-<name>`). Returns name -> step; a step's
-    digest is the executable's version stamp, so a restart that reads it follows upgrades."""
+    digest is the executable's version stamp, so a restart that reads it follows upgrades.
+    install_after: what the installs (not the copies to the host's staging dir) also wait for,
+    e.g. a worker's drain before its new kubelet."""
     installed: dict[str, CommandStep] = {}
     for name in names:
         src = source_for(settings, name)
@@ -78,7 +84,7 @@ def install_binaries(steps: HostSteps, settings: Settings, names: Sequence[str],
             "install-binary.sh",
             env=env,
             delete=("remove-file.sh", {"DEST": f"/usr/local/bin/{name}"}),
-            after=deps,
+            after=[*deps, *install_after],
             digest=version_stamp(settings, name),
         )
     return installed

@@ -28,6 +28,8 @@ class Cluster(pulumi.ComponentResource):
         kubeconfig: admin kubeconfig (secret).
         registry_endpoint: host:port of the private registry.
         node_names: the workers' node names.
+        kubernetes_version: the stack's Kubernetes version, once every host runs it (the next
+            preview checks a version change against it).
         provider: the Kubernetes provider for workloads on this cluster.
         ready: the workers' readiness steps (workloads depend on them).
         certificate_expiry: host -> certificate name -> notAfter (UTC, ISO 8601), for every
@@ -39,20 +41,27 @@ class Cluster(pulumi.ComponentResource):
         s = args.settings
         self.control_plane = ControlPlane(s.control_plane.name, ControlPlaneArgs(s), pulumi.ResourceOptions(parent=self))
         self.registry = ImageRegistry(f"{s.control_plane.name}-registry", ImageRegistryArgs(s, self.control_plane), pulumi.ResourceOptions(parent=self))
-        self.workers = [
-            WorkerNode(
-                w.name,
-                WorkerNodeArgs(s, w, self.control_plane, self.registry.credentials),
-                pulumi.ResourceOptions(parent=self, depends_on=[self.registry.service]),
+        # One worker at a time through a Kubernetes upgrade: each waits for the one before it.
+        self.workers: list[WorkerNode] = []
+        for w in s.workers:
+            after = (self.workers[-1].upgraded,) if self.workers else ()
+            self.workers.append(
+                WorkerNode(
+                    w.name,
+                    WorkerNodeArgs(s, w, self.control_plane, self.registry.credentials, upgrade_after=after),
+                    pulumi.ResourceOptions(parent=self, depends_on=[self.registry.service]),
+                )
             )
-            for w in s.workers
-        ]
         # The registry and the workers add steps on the control-plane host: its bundle is final now.
         self.control_plane.steps.done()
         self.api_server_endpoint = self.control_plane.api_server_endpoint
         self.kubeconfig = self.control_plane.kubeconfig
         self.registry_endpoint = self.registry.endpoint
         self.node_names = [w.node_name for w in self.workers]
+        # Known once the control plane and every worker run it: a failed upgrade keeps the old one.
+        self.kubernetes_version = pulumi.Output.all(
+            self.control_plane.upgrade_gate.stdout, *(step.stdout for step in self.control_plane.upgraded), *(w.upgraded.stdout for w in self.workers)
+        ).apply(lambda _: s.kubernetes_version)
         self.ready = [w.ready for w in self.workers]
         hosts = [s.control_plane.name, *(w.node_name for w in self.workers)]
         expiry = [self.control_plane.certificate_expiry, *(w.certificate_expiry for w in self.workers)]
@@ -72,6 +81,7 @@ class Cluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
                 "registry_endpoint": self.registry_endpoint,
                 "node_names": self.node_names,
+                "kubernetes_version": self.kubernetes_version,
                 "certificate_expiry": self.certificate_expiry,
             }
         )

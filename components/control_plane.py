@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import pulumi
 
 from . import remote as r
-from .binaries import CONTROL_PLANE_BINARIES, install_binaries
+from .binaries import ETCD_BINARIES, KUBERNETES_CONTROL_PLANE_BINARIES, install_binaries
 from .settings import Host, Settings
 from .steps import CommandStep, HostSteps
+from .upgrade import check_version_change
 
 ETCD_PREFIX = "/coreos.com/network"
 
@@ -76,7 +77,11 @@ class ControlPlane(pulumi.ComponentResource):
         ca_bundle: the public CA certificates as name=base64 lines (ca, etcd_ca).
         certificate_expiry: certificate name -> notAfter (UTC) of every certificate on this host.
         pod_network: the pod-network config step (digest: sha256 of the config flanneld reads).
+        upgrade_gate: the version check (and pre-upgrade etcd snapshot) every Kubernetes binary
+            install on this host waits for.
         api_server_ready: the API server restart step (the API answers once it is done).
+        upgraded: the controller manager's and scheduler's restarts: after them the control
+            plane runs the stack's Kubernetes version (workers upgrade after it).
         kubeconfig: the admin kubeconfig with the external API address (secret).
         api_server_endpoint: https://<address>:<port>.
     """
@@ -98,7 +103,6 @@ class ControlPlane(pulumi.ComponentResource):
 
         hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s, host), delete=("hosts-file.sh", {"ACTION": "remove"}))
         self.prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.control_plane)}, after=[hosts_file])
-        bins = install_binaries(steps, s, CONTROL_PLANE_BINARIES, after=[self.prereqs])
         pki_env = {
             "CP_NAME": host.name,
             "CP_ADDR": host.address,
@@ -109,6 +113,21 @@ class ControlPlane(pulumi.ComponentResource):
             "CERT_DAYS": s.pki.cert_validity_days,
         }
         self.pki = steps.run("pki", "pki-init.sh", env=pki_env, delete=("remove-pki.sh", {}), after=[self.prereqs])
+        bins = install_binaries(steps, s, ETCD_BINARIES, after=[self.prereqs])
+        # Before any Kubernetes binary is replaced: refuse a downgrade or a skipped minor version,
+        # and snapshot etcd when the version changes (upgrade-gate.sh).
+        snapshots = s.etcd_snapshots
+        # The same check from the stack's last version fails the preview first (components/upgrade.py);
+        # the gate's (empty) stdin waits for it, so a refused change touches no host.
+        checked = check_version_change(s, self)
+        self.upgrade_gate = steps.run(
+            "upgrade-gate",
+            "upgrade-gate.sh",
+            env={"TARGET": s.kubernetes_version, "DIR": snapshots.dir, "KEEP": snapshots.keep},
+            stdin=checked.apply(lambda _: ""),
+            after=[self.pki, bins["etcdctl"]],
+        )
+        bins.update(install_binaries(steps, s, KUBERNETES_CONTROL_PLANE_BINARIES, after=[self.prereqs, self.upgrade_gate]))
         self.ca_bundle = self.pki.stdout.apply(without_expiry)
         self.certificate_expiry = self.pki.stdout.apply(certificate_expiry)
 
@@ -121,8 +140,15 @@ class ControlPlane(pulumi.ComponentResource):
             delete=("remove-pod-network.sh", {"ETCD_PREFIX": ETCD_PREFIX}),
             after=[etcd],
         )
+        steps.run(
+            "etcd-snapshots",
+            "etcd-snapshot.sh",
+            env={"ACTION": "schedule", "INTERVAL": snapshots.interval_minutes, "DIR": snapshots.dir, "KEEP": snapshots.keep},
+            delete=("etcd-snapshot.sh", {"ACTION": "unschedule"}),
+            after=[etcd],
+        )
         self.api_server_ready = self._api_server(s, host, bins, etcd)
-        self._controllers(s, bins)
+        self.upgraded = self._controllers(s, bins)
         kubeconfig = steps.run(
             "kubeconfig",
             "read-kubeconfig.sh",
@@ -153,8 +179,9 @@ class ControlPlane(pulumi.ComponentResource):
         health = f"vmp_admin_curl https://127.0.0.1:{n.api_server_port}/readyz"
         return self.steps.restart("kube-apiserver", reads=[unit, bins["kube-apiserver"]], health=health, timeout=180, after=[etcd])
 
-    def _controllers(self, s: Settings, bins: dict[str, CommandStep]) -> None:
-        """kube-controller-manager and kube-scheduler: both wait for the API server."""
+    def _controllers(self, s: Settings, bins: dict[str, CommandStep]) -> list[CommandStep]:
+        """kube-controller-manager and kube-scheduler: both wait for the API server. Returns
+        their restarts: once they are done, the control plane runs the stack's version."""
         n = s.network
         texts = {
             "kube-controller-manager": (
@@ -169,14 +196,18 @@ class ControlPlane(pulumi.ComponentResource):
             ),
             "kube-scheduler": (r.render("kube-scheduler.service"), 10259),
         }
+        restarts = []
         for unit_name, (text, port) in texts.items():
             unit = self.steps.unit(unit_name, text, after=[self.pki, bins[unit_name]])
-            self.steps.restart(
-                unit_name,
-                reads=[unit, bins[unit_name]],
-                health=f"curl -fsk https://127.0.0.1:{port}/healthz",
-                after=[self.api_server_ready],
+            restarts.append(
+                self.steps.restart(
+                    unit_name,
+                    reads=[unit, bins[unit_name]],
+                    health=f"curl -fsk https://127.0.0.1:{port}/healthz",
+                    after=[self.api_server_ready],
+                )
             )
+        return restarts
 
     def sign_node(self, on_control_plane: HostSteps, node: Host, csrs: pulumi.Output[str]) -> CommandStep:
         """Sign a worker's CSRs on this host (the CA keys stay here); `on_control_plane` is the

@@ -12,12 +12,13 @@ import pulumi
 import yaml
 
 from . import remote as r
-from .binaries import WORKER_BINARIES, install_binaries
+from .binaries import FLANNEL_BINARIES, KUBERNETES_WORKER_BINARIES, install_binaries
 from .control_plane import ETCD_PREFIX, ControlPlane, certificate_expiry, hosts_lines, without_expiry
 from .settings import Host, Settings
 from .steps import CommandStep, HostSteps
 
 CNI_CONF = "/etc/cni/net.d/10-vm-platform.conflist"
+UPGRADE_TIMEOUT = 600  # s: a drain waits for PodDisruptionBudgets (a Eureka peer's start-up)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class WorkerNodeArgs:
     """The control plane: signs this node's certificates and runs its readiness check."""
     registry_credentials: pulumi.Output[tuple[str, str]] | None = None
     """(user, password) for pulls from the private registry, when it requires auth."""
+    upgrade_after: tuple[pulumi.Resource, ...] = ()
+    """What this worker's Kubernetes upgrade waits for: the previous worker's (one at a time)."""
 
 
 def kubelet_config(s: Settings) -> str:
@@ -120,6 +123,8 @@ class WorkerNode(pulumi.ComponentResource):
 
     Outputs:
         ready: the readiness step (run on the control plane); stdout is the kubelet version.
+        upgraded: the step after which this node runs the stack's Kubernetes version and is
+            schedulable again (the next worker's upgrade waits for it).
         node_name: the node's name in Kubernetes.
         restarts: unit name -> restart step (stdout: the unit's start time).
         certificate_expiry: certificate name -> notAfter (UTC) of the node's certificates.
@@ -134,7 +139,17 @@ class WorkerNode(pulumi.ComponentResource):
 
         hosts_file = steps.run("hosts-file", "hosts-file.sh", stdin=hosts_lines(s, host), delete=("hosts-file.sh", {"ACTION": "remove"}))
         prereqs = steps.run("prereqs", "prereqs.sh", env={"PACKAGES": " ".join(s.packages.worker)}, after=[hosts_file])
-        bins = install_binaries(steps, s, WORKER_BINARIES, after=[prereqs])
+        bins = install_binaries(steps, s, FLANNEL_BINARIES, after=[prereqs])
+        # A Kubernetes version change reaches this node after the control plane and the previous
+        # worker: drain (a new node, or one at the version, is left alone), new binaries, restart,
+        # Ready at the version, uncordon.
+        drain = on_cp.run(
+            "upgrade-drain",
+            "node-upgrade.sh",
+            env={"ACTION": "drain", "NODE_NAME": host.name, "TARGET": s.kubernetes_version, "TIMEOUT": UPGRADE_TIMEOUT},
+            after=[*cp.upgraded, *args.upgrade_after],
+        )
+        bins.update(install_binaries(steps, s, KUBERNETES_WORKER_BINARIES, after=[prereqs], install_after=[drain]))
 
         certs, signed = self._certificates(steps, on_cp, cp, host, prereqs)
         self.certificate_expiry = signed.stdout.apply(certificate_expiry)
@@ -185,6 +200,12 @@ class WorkerNode(pulumi.ComponentResource):
             after=[kubelet, kube_proxy],
         )
         self.ready = ready.command
+        self.upgraded = on_cp.run(
+            "upgrade-uncordon",
+            "node-upgrade.sh",
+            env={"ACTION": "uncordon", "NODE_NAME": host.name, "TARGET": s.kubernetes_version, "TIMEOUT": UPGRADE_TIMEOUT},
+            after=[kubelet, kube_proxy, ready],
+        ).command
         self.register_outputs({"node_name": self.node_name, "ready": ready.stdout})
 
     @staticmethod

@@ -2,7 +2,9 @@
 
 kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl (the pinned
 Kubernetes), etcd and etcdctl, and flanneld, into <cache>/bin/<kubernetes version>/, the
-directory the `local` stack's binaries.localDir names. Release downloads are unreachable here;
+directory the `local` stack's binaries.localDir names (`<cache>/bin/{kubernetesVersion}`). Both
+the pinned Kubernetes and the next one (`kubernetes-next`, the e2e upgrade's target) are built;
+the second build reuses Go's build cache of the first (a patch step changes few packages). Release downloads are unreachable here;
 dev and prod take official release files with checksums instead.
 
     python3 -m tools.binaries         # build what is missing, print the directory
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from components.settings.runtime import VERSION_PLACEHOLDER
 from tools.common import ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
 
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
@@ -104,18 +107,35 @@ def build_flannel(version: str) -> Path:
     return bin_dir
 
 
-def out_dir() -> Path:
-    """Where the lab's cluster binaries are gathered: <cache>/bin/<kubernetes version>."""
-    return cache_dir() / "bin" / pins()["lab"]["kubernetes"]
+def local_dir() -> str:
+    """The lab stack's binaries.localDir: one directory per Kubernetes version."""
+    return str(cache_dir() / "bin" / VERSION_PLACEHOLDER)
+
+
+def out_dir(version: str | None = None) -> Path:
+    """Where the lab's cluster binaries for `version` (default: the pinned one) are gathered."""
+    return cache_dir() / "bin" / (version or pins()["lab"]["kubernetes"])
+
+
+def versions() -> tuple[str, str]:
+    """The pinned Kubernetes and the next one the lab also has binaries for."""
+    lab = pins()["lab"]
+    return lab["kubernetes"], lab["kubernetes-next"]
 
 
 def ensure() -> Path:
+    """Builds what is missing for both versions; returns the pinned version's directory."""
     lab = pins()["lab"]
-    out = out_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    sources = {b: build_kubernetes(lab["kubernetes"]) / b for b in K8S_BINARIES}
     etcd_dir = build_etcd(lab["etcd"])
-    sources.update(etcd=etcd_dir / "etcd", etcdctl=etcd_dir / "etcdctl", flanneld=build_flannel(lab["flannel"]) / "flanneld")
+    others = {"etcd": etcd_dir / "etcd", "etcdctl": etcd_dir / "etcdctl", "flanneld": build_flannel(lab["flannel"]) / "flanneld"}
+    for version in versions():
+        kube = build_kubernetes(version)
+        _gather(out_dir(version), {**{b: kube / b for b in K8S_BINARIES}, **others})
+    return out_dir()
+
+
+def _gather(out: Path, sources: dict[str, Path]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     for name, src in sources.items():
         dest = out / name
         if not dest.exists() or dest.stat().st_size != src.stat().st_size or dest.stat().st_mtime < src.stat().st_mtime:
@@ -125,4 +145,3 @@ def ensure() -> Path:
             os.link(src, tmp) if src.stat().st_dev == out.stat().st_dev else tmp.write_bytes(src.read_bytes())
             tmp.rename(dest)
     progress(f"cluster binaries ready in {out}")
-    return out

@@ -16,13 +16,14 @@ Pulumi.yaml's `config:` block and the README's config reference from the same de
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .core import PROJECT, ConfigError, Described, Problem, Reader, Secret, fix_command
 from .fields import Section, Text, described, setting
 from .hosts import CONTROL_PLANE_DOC, DNS_LABEL, WORKERS, Host, SshSettings, parse_hosts, parse_ssh
-from .maintenance import MaintenanceSettings, NodeLossSettings, parse_maintenance, parse_node_loss
+from .maintenance import EtcdSnapshotSettings, MaintenanceSettings, NodeLossSettings, parse_etcd_snapshots, parse_maintenance, parse_node_loss
 from .network import FLANNEL_BACKENDS, LB_IMPLEMENTATIONS, NetworkSettings, parse_network
 from .platform import DnsSettings, MetalLBSettings, parse_dns, parse_metallb
 from .registry import PAUSE_IMAGE, RegistryImage, RegistrySettings, parse_image, parse_registry
@@ -31,6 +32,7 @@ from .runtime import (
     KUBELET,
     KUBERNETES_VERSION,
     SUPPORTED_K8S_MINORS,
+    VERSION_PLACEHOLDER,
     BinarySettings,
     PackageSettings,
     PkiSettings,
@@ -122,6 +124,7 @@ class Settings:
     eureka: EurekaSettings = setting(Section(EurekaSettings), doc="the Eureka server")
     maintenance: MaintenanceSettings = setting(Section(MaintenanceSettings), doc="node maintenance (cordon, drain)")
     node_loss: NodeLossSettings = setting(Section(NodeLossSettings), doc="how fast a lost node's pods move to the other nodes", key="nodeLoss")
+    etcd_snapshots: EtcdSnapshotSettings = setting(Section(EtcdSnapshotSettings), doc="etcd snapshots on the control-plane host", key="etcdSnapshots")
     namespaces: tuple[str, ...] = described(NAMESPACES)
     pki: PkiSettings = setting(Section(PkiSettings), doc="certificate lifetimes")
     secrets: tuple[AppSecret, ...] = field(default_factory=tuple, metadata={"spec": SECRETS})
@@ -134,6 +137,11 @@ class Settings:
 
     def image_ref(self, repo_tag: str) -> str:
         return f"{self.registry_host}/{repo_tag}"
+
+    @property
+    def binaries_dir(self) -> str:
+        """binaries.localDir expanded (~, $VARS, and {kubernetesVersion} as the stack's version)."""
+        return os.path.expandvars(os.path.expanduser(self.binaries.local_dir.replace(VERSION_PLACEHOLDER, self.kubernetes_version)))
 
     @property
     def schedulable_workers(self) -> tuple[Host, ...]:
@@ -182,6 +190,7 @@ def collect(raw: Mapping[str, Any], stack: str, check_files: bool = True) -> tup
     eureka = parse_eureka(r)
     maintenance = parse_maintenance(r)
     node_loss = parse_node_loss(r)
+    etcd_snapshots = parse_etcd_snapshots(r)
     namespaces = parse_namespaces(r, eureka.namespace)
     secrets = parse_secrets(r, eureka.namespace)
     services = parse_services(r, eureka.namespace)
@@ -202,6 +211,7 @@ def collect(raw: Mapping[str, Any], stack: str, check_files: bool = True) -> tup
         eureka=eureka,
         maintenance=maintenance,
         node_loss=node_loss,
+        etcd_snapshots=etcd_snapshots,
         namespaces=namespaces,
         pki=pki,
         secrets=secrets,

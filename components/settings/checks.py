@@ -15,6 +15,7 @@ from .core import Edit, Reader
 from .fields import MISSING, REMOVE
 from .hosts import Host, free_addresses
 from .registry import default_archive, expand, parse_image
+from .runtime import VERSION_PLACEHOLDER
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost of every preview)
 if TYPE_CHECKING:
@@ -225,10 +226,12 @@ def binaries_have_a_source(r: Reader, s: Settings, hosts: Placed) -> None:
     if b.source == "local" and b.local_dir is not None:
         cache = os.environ.get("VMP_CACHE", os.path.expanduser("~/.cache/vm-platform"))
         guesses = [d for d in (os.path.join(cache, "bin", s.kubernetes_version or ""),) if os.path.isdir(d)]
+        local_dir = expand(b.local_dir.replace(VERSION_PLACEHOLDER, s.kubernetes_version or VERSION_PLACEHOLDER))
         if not b.local_dir:
             r.problem("binaries.localDir", "a directory when binaries.source is local", MISSING, *guesses, fixes=[(Edit("binaries.localDir"),)])
-        elif r.check_files and not os.path.isdir(expand(b.local_dir)):
-            r.problem("binaries.localDir", "an existing directory with the cluster binaries (python -m tools.binaries builds it)", b.local_dir, *guesses)
+        elif r.check_files and not os.path.isdir(local_dir):
+            built = f" for {s.kubernetes_version}" if VERSION_PLACEHOLDER in b.local_dir else ""
+            r.problem("binaries.localDir", f"an existing directory with the cluster binaries{built} (python -m tools.binaries builds it)", local_dir, *guesses)
 
 
 @rule

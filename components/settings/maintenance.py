@@ -1,12 +1,13 @@
 """Node maintenance: workers to cordon (and drain) as a config change; remove them to uncordon.
-Node loss: how fast the cluster notices a lost node and moves its pods."""
+Node loss: how fast the cluster notices a lost node and moves its pods. etcd snapshots: where
+and how often the cluster's data is saved on the control-plane host."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .core import Reader
-from .fields import Bool, Int, Names, setting
+from .fields import Bool, Int, Names, Text, setting
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,21 @@ class NodeLossSettings:
 
 def parse_node_loss(r: Reader) -> NodeLossSettings:
     return NodeLossSettings(**r.section(NodeLossSettings, "nodeLoss"))
+
+
+@dataclass(frozen=True)
+class EtcdSnapshotSettings:
+    """etcd snapshots on the control-plane host: on a systemd timer, and before every Kubernetes
+    version change (the upgrade gate takes one before any binary is replaced)."""
+
+    dir: str = setting(
+        Text(r"/\S*", "an absolute directory on the control-plane host", shape="path"),
+        "/var/backups/vm-platform/etcd",
+        "where snapshots are written (kept when the stack is destroyed)",
+    )
+    interval_minutes: int = setting(Int(0, 10080), 360, "minutes between scheduled snapshots (0: only those before upgrades)")
+    keep: int = setting(Int(1, 1000), 14, "snapshots kept of each kind (scheduled, pre-upgrade); older ones are deleted")
+
+
+def parse_etcd_snapshots(r: Reader) -> EtcdSnapshotSettings:
+    return EtcdSnapshotSettings(**r.section(EtcdSnapshotSettings, "etcdSnapshots"))

@@ -38,6 +38,7 @@ class KubernetesVersion(Kind):
         return None
 
 
+VERSION_PLACEHOLDER = "{kubernetesVersion}"  # in binaries.localDir: the stack's version
 KUBERNETES_VERSION = Spec(KubernetesVersion(), doc="Kubernetes version of every component", example="v1.34.4")
 
 
@@ -50,8 +51,8 @@ class BinarySettings:
     local_dir: str = setting(
         Text(r"/.*", "an absolute path on this machine", shape="path"),
         "",
-        "directory of the cluster binaries on this machine (when source is local)",
-        example="/var/cache/vm-platform/bin",
+        "directory of the cluster binaries on this machine (when source is local); `{kubernetesVersion}` in it is replaced by the stack's version, so an upgrade changes one key",
+        example="/var/cache/vm-platform/bin/{kubernetesVersion}",
     )
     etcd_version: str = setting(Text(SEMVER, "a version such as v3.6.5"), "v3.6.5", "etcd version")
     flannel_version: str = setting(Text(SEMVER, "a version such as v0.27.4"), "v0.27.4", "flannel version")

@@ -66,6 +66,8 @@ class RecordingMocks(Mocks):
         self.resources: dict[str, Recorded] = {}
         self.graph: dict[str, tuple[str | None, list[str], dict[str, Any]]] = {}
         self.secret_inputs: dict[str, set[str]] = {}
+        # What the stack's reference to itself reads (its last deployment's outputs).
+        self.previous_outputs: dict[str, Any] = {}
 
     def transformation(self, args: pulumi.ResourceTransformationArgs) -> None:
         """Records each resource's parent, explicit dependencies and options (mocks don't)."""
@@ -94,6 +96,8 @@ class RecordingMocks(Mocks):
         self.resources[args.name] = Recorded(args.typ, args.name, {k: unwrap(v) for k, v in args.inputs.items()})
         self.secret_inputs[args.name] = {k for k, v in args.inputs.items() if _is_secret(v)}
         outputs = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs["outputs"] = dict(self.previous_outputs)
         if args.typ == "command:remote:Command":
             create = args.inputs.get("create", "")
             if "pki-init.sh" in create:
