@@ -165,9 +165,12 @@ def run_mocked(program: Callable[[], None], stack: str = "dev", preview: bool = 
     return mocks
 
 
-def run_program(config: dict[str, Any], stack: str = "dev", preview: bool = False) -> RecordingMocks:
-    """The real __main__.py under mocks with `config` as the stack's config."""
+def run_program(config: dict[str, Any], stack: str = "dev", preview: bool = False, previous_outputs: dict[str, Any] | None = None) -> RecordingMocks:
+    """The real __main__.py under mocks with `config` as the stack's config (and
+    `previous_outputs` as what its last deployment exported)."""
+    mocks = RecordingMocks()
+    mocks.previous_outputs = dict(previous_outputs or {})
     flat = {f"{PROJECT}:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in copy.deepcopy(config).items()}
     secret = [f"{PROJECT}:{k}" for k in SECRET_KEYS if k in config]
     pulumi.runtime.set_all_config(flat, secret)
-    return run_mocked(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"), stack, preview)
+    return run_mocked(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"), stack, preview, mocks)

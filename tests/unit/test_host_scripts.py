@@ -86,7 +86,7 @@ def test_shellcheck_finds_nothing():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("script", [p.name for p in SHELL_SCRIPTS if not p.name.endswith("lib.sh")  # libraries are sourced, not run])
+@pytest.mark.parametrize("script", [p.name for p in SHELL_SCRIPTS if not p.name.endswith("lib.sh")])  # libraries are sourced, not run
 def test_every_script_is_strict_and_finds_its_libraries_beside_itself(script):
     text = (SCRIPTS / script).read_text()
     assert text.startswith("#!/usr/bin/env bash\n")

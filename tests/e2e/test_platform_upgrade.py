@@ -1,0 +1,126 @@
+"""Day-2 on the lab, under load: Kubernetes upgraded in place, from the pinned patch to the next
+one the lab has binaries for (toolchain.toml [lab] kubernetes -> kubernetes-next).
+
+A skipped minor version and a downgrade fail the preview with the fix. The upgrade's preview
+touches exactly the upgrade path: the control plane's gate (etcd snapshot first), its Kubernetes
+binaries and restarts, then each worker's drain, binaries, restarts and uncordon, announced in
+that order. `up` goes one worker at a time while the example service and Eureka keep answering
+through their LoadBalancer addresses (every failure counted). Afterwards every node reports the
+new version, the snapshot is on the control plane, and a second preview is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from pulumi import automation as auto
+
+from components.upgrade import VERSION_OUTPUT
+from lab import binaries
+from lab.stackfile import EXAMPLE_SERVICE
+from tests.e2e.conftest import Lab
+from tests.e2e.load import Load
+from tests.e2e.test_local_stack import kubeconfig_of, kubectl
+from tools.automation import Project
+
+pytestmark = pytest.mark.lab
+
+
+def node_versions(stack: auto.Stack) -> dict[str, tuple[str, bool]]:
+    """node -> (kubelet version, schedulable)."""
+    nodes = json.loads(kubectl(kubeconfig_of(stack), "get", "nodes", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"]: (n["status"]["nodeInfo"]["kubeletVersion"], not n["spec"].get("unschedulable", False)) for n in nodes}
+
+
+CP_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+WORKER_BINARIES = ("kubelet", "kube-proxy")
+
+
+def expected_path(cp: str, workers: list[str]) -> dict[str, str]:
+    """The resources an upgrade touches (and no others) -> their operation. The lab's binaries
+    come from this machine: each new file is copied to the host's staging directory again (a
+    replacement: the copy's digest is a trigger), then installed (an update)."""
+    out = {f"{cp}-upgrade-gate": "update"}
+    out |= {f"{cp}-stage-{b}": "replace" for b in CP_BINARIES} | {f"{cp}-bin-{b}": "update" for b in CP_BINARIES}
+    out |= {f"{cp}-{u}-restart": "replace" for u in CP_BINARIES[:3]}  # a restart is keyed on what it reads
+    for w in workers:
+        out |= {f"{w}-stage-{b}": "replace" for b in WORKER_BINARIES} | {f"{w}-bin-{b}": "update" for b in WORKER_BINARIES}
+        out |= {f"{w}-{s}": "update" for s in ("upgrade-drain", "upgrade-uncordon")} | {f"{w}-{u}-restart": "replace" for u in WORKER_BINARIES}
+    return out
+
+
+def test_kubernetes_upgrade_in_place_under_load(local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab):
+    project, _ = local
+    pinned, target = binaries.versions()
+    cp = lab.settings.control_plane.name
+    workers = [w.name for w in lab.settings.workers]
+    assert stack.outputs()[VERSION_OUTPUT].value == pinned
+    assert {v for v, _ in node_versions(stack).values()} == {pinned}, node_versions(stack)
+    minor = int(pinned.split(".")[1])
+
+    # 1. Refused in the preview, with the fix: a skipped minor version and a downgrade.
+    for wrong, says in ((f"v1.{minor + 2}.0", "one minor version at a time"), (f"v1.{minor}.0", "refusing to downgrade")):
+        project.set_path(stack, "kubernetesVersion", wrong)
+        refused = project.preview(stack)
+        assert says in refused.error and "set kubernetesVersion" in refused.error, refused.error[-2000:]
+        print(f"\n[e2e] {pinned} -> {wrong} refused: {next(line.strip() for line in refused.error.splitlines() if says in line)}")
+
+    # 2. The upgrade's preview: exactly the upgrade path, all updates, announced in order.
+    project.set_path(stack, "kubernetesVersion", target)
+    preview = project.preview(stack)
+    assert not preview.error, preview.error[-3000:]
+    changed = {name: op for name, (op, _) in preview.changed().items()}
+    expected = expected_path(cp, workers)
+    assert changed == expected, sorted(set(changed.items()) ^ set(expected.items()))
+    announced = next((line for line in preview.stdout.splitlines() if f"Kubernetes upgrade {pinned} -> {target}" in line), "")
+    assert announced and announced.index(cp) < announced.index(workers[0]) < announced.index(workers[-1]), preview.stdout[-3000:]
+    print(f"[e2e] preview: {len(changed)} updates; {announced.strip()}")
+
+    # 3. `up` under load through both LoadBalancer addresses.
+    outputs = stack.outputs()
+    urls = {"example": outputs["serviceEndpoints"].value[EXAMPLE_SERVICE] + "/", "eureka": outputs["eurekaEndpoint"].value + "/actuator/health"}
+    lines: list[tuple[float, str]] = []
+    loads = {k: Load(u, lab.instance.network, threads=2, max_seconds=900, max_requests=150_000) for k, u in urls.items()}
+    for load in loads.values():
+        load.__enter__()
+    try:
+        time.sleep(2)
+        t0 = time.monotonic()
+        stack.up(color="never", on_output=lambda line: lines.append((time.monotonic() - t0, line)))
+        up_s = time.monotonic() - t0
+        time.sleep(3)
+    finally:
+        for load in loads.values():
+            load.__exit__()
+    reports = {k: load.report() for k, load in loads.items()}
+    print(f"[e2e] upgrade {pinned} -> {target}: up {up_s:.1f} s; {reports}")
+
+    # The order, from the hosts' own log lines as the engine printed them.
+    def first(pattern: str) -> float:
+        hits = [t for t, line in lines if re.search(pattern, line)]
+        assert hits, f"no output line matches {pattern!r}:\n" + "".join(line for _, line in lines[-80:])
+        return hits[0]
+
+    marks = [("etcd snapshot", first(r"etcd snapshot \S+pre-upgrade-")), ("kube-apiserver", first(r"restarted kube-apiserver"))]
+    for w in workers:
+        marks += [(f"drain {w}", first(rf"upgrading node {w} .* draining it")), (f"uncordon {w}", first(rf"node {w} upgraded to {target}: uncordoned"))]
+    print("[e2e] order (s into up): " + ", ".join(f"{name} {t:.1f}" for name, t in marks))
+    assert [t for _, t in marks] == sorted(t for _, t in marks), marks
+
+    # 4. Every node at the target and schedulable; the API server too; the snapshot is there.
+    assert node_versions(stack) == {n: (target, True) for n in workers}, node_versions(stack)
+    server = json.loads(kubectl(kubeconfig_of(stack), "version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
+    assert server == target
+    snaps = lab.ssh(cp, f"stat -c '%s %n' {lab.settings.etcd_snapshots.dir}/pre-upgrade-*-{pinned}-to-{target}.db").stdout.split()
+    assert snaps and int(snaps[0]) > 100_000, snaps
+    print(f"[e2e] pre-upgrade snapshot {snaps[1]}: {int(snaps[0]) / 1e6:.1f} MB")
+    assert stack.outputs()[VERSION_OUTPUT].value == target
+    for k, load in loads.items():
+        assert load.failures == [], (k, load.report(), load.bursts())
+
+    # 5. Converged: nothing left to do.
+    again = project.preview(stack)
+    assert again.changed() == {}, again.changed()
