@@ -16,9 +16,9 @@ import pulumi
 
 from . import remote as r
 from .settings import Settings
+from .settings.runtime import ETCD_BINARIES
 from .steps import CommandStep, Dependency, HostSteps
 
-ETCD_BINARIES = ("etcd", "etcdctl")
 KUBERNETES_CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KUBERNETES_WORKER_BINARIES = ("kubelet", "kube-proxy")
 FLANNEL_BINARIES = ("flanneld",)
@@ -42,7 +42,7 @@ def source_for(settings: Settings, name: str) -> BinarySource:
     if b.source == "local":
         path = os.path.join(settings.binaries_dir, name)
         return BinarySource(name, local_path=path, sha256=pinned or (r.file_sha256(path) if os.path.exists(path) else ""))
-    if name in ("etcd", "etcdctl"):
+    if name in ETCD_BINARIES:
         v = b.etcd_version
         return BinarySource(
             name,

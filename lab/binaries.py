@@ -1,7 +1,7 @@
 """Builds the lab's cluster binaries from Go modules, cached by version outside the repo.
 
 kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl (the pinned
-Kubernetes), etcd and etcdctl, and flanneld, into <cache>/bin/<kubernetes version>/, the
+Kubernetes), etcd, etcdctl and etcdutl, and flanneld, into <cache>/bin/<kubernetes version>/, the
 directory the `local` stack's binaries.localDir names (`<cache>/bin/{kubernetesVersion}`). Both
 the pinned Kubernetes and the next one (`kubernetes-next`, the e2e upgrade's target) are built;
 the second build reuses Go's build cache of the first (a patch step changes few packages). Release downloads are unreachable here;
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from components.settings.runtime import VERSION_PLACEHOLDER
+from components.settings.runtime import ETCD_BINARIES, VERSION_PLACEHOLDER
 from tools.common import ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
 
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
@@ -67,23 +67,22 @@ def build_kubernetes(version: str) -> Path:
 def build_etcd(version: str) -> Path:
     work = cache_dir() / "build" / f"etcd-{version}"
     bin_dir = work / "bin"
-    if (bin_dir / "etcd").exists() and (bin_dir / "etcdctl").exists():
+    if all((bin_dir / b).exists() for b in ETCD_BINARIES):
         progress(f"etcd {version}: cached")
         return bin_dir
-    write_if_changed(
-        work / "go.mod",
-        f"module vmplatform.local/build/etcd\n\ngo 1.24\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 {version}\n\tgo.etcd.io/etcd/etcdctl/v3 {version}\n)\n",
-    )
+    requires = "".join(f"\tgo.etcd.io/etcd/{m}/v3 {version}\n" for m in ("server", "etcdctl", "etcdutl"))
+    write_if_changed(work / "go.mod", f"module vmplatform.local/build/etcd\n\ngo 1.24\n\nrequire (\n{requires})\n")
     # The etcd binary's main lives in the repository's root module, which has replace lines;
     # etcdmain (in server/v3) is the whole program, so a two-line main is enough.
     write_if_changed(
         work / "etcd" / "main.go", 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n'
     )
     ver_flag = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=vm-platform-{version}"
-    progress(f"etcd {version}: building etcd")
-    go_build(work, "./etcd", bin_dir / "etcd", ldflags=ver_flag, log=work / "build.log")
-    progress(f"etcd {version}: building etcdctl")
-    go_build(work, "go.etcd.io/etcd/etcdctl/v3", bin_dir / "etcdctl", ldflags=ver_flag, log=work / "build.log")
+    packages = {"etcd": "./etcd", "etcdctl": "go.etcd.io/etcd/etcdctl/v3", "etcdutl": "go.etcd.io/etcd/etcdutl/v3"}  # etcdutl: snapshot restore
+    for b in ETCD_BINARIES:
+        if not (bin_dir / b).exists():
+            progress(f"etcd {version}: building {b}")
+            go_build(work, packages[b], bin_dir / b, ldflags=ver_flag, log=work / "build.log")
     return bin_dir
 
 
@@ -127,7 +126,7 @@ def ensure() -> Path:
     """Builds what is missing for both versions; returns the pinned version's directory."""
     lab = pins()["lab"]
     etcd_dir = build_etcd(lab["etcd"])
-    others = {"etcd": etcd_dir / "etcd", "etcdctl": etcd_dir / "etcdctl", "flanneld": build_flannel(lab["flannel"]) / "flanneld"}
+    others = {**{b: etcd_dir / b for b in ETCD_BINARIES}, "flanneld": build_flannel(lab["flannel"]) / "flanneld"}
     for version in versions():
         kube = build_kubernetes(version)
         _gather(out_dir(version), {**{b: kube / b for b in K8S_BINARIES}, **others})

@@ -70,6 +70,7 @@ class PreviewResult:
     policy: list[dict[str, Any]] = field(default_factory=list)
     stdout: str = ""
     error: str = ""
+    diagnostics: list[str] = field(default_factory=list)  # the program's and providers' messages (info and up)
 
     def detailed(self, name: str) -> list[str]:
         """The property paths a resource's step changes (the provider's detailed diff)."""
@@ -152,6 +153,8 @@ class Project:
                     # a command's create line when it is plain text (a secret one is an encrypted object)
                     "create": create if isinstance(create, str) else "",
                 })  # fmt: skip
+            if ev.diagnostic_event and ev.diagnostic_event.severity != "debug":
+                res.diagnostics.append(ev.diagnostic_event.message)
             if ev.policy_event:
                 pe = ev.policy_event
                 res.policy.append({

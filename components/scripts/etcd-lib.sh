@@ -18,3 +18,46 @@ vmp_etcd_snapshot() {
   done
   printf '%s\n' "$path"
 }
+
+# vmp_etcd_restore DIR SNAPSHOT: the local etcd's data replaced by SNAPSHOT (a file name in DIR,
+# or "latest": the newest of any kind). etcd's identity (name, peer URL, cluster, data dir) is
+# read from its unit, so the restored member is the one the unit runs. Prints one summary line.
+vmp_etcd_restore() {
+  local dir=$1 want=$2 snap unit=/etc/systemd/system/etcd.service name peer cluster data work kept start=$SECONDS svc
+  if [ "$want" = latest ]; then
+    snap=$(find "$dir" -maxdepth 1 -name '*.db' -printf '%T@ %p\n' 2> /dev/null | sort -rn | head -n 1 | cut -d' ' -f2-)
+  else
+    snap=$dir/${want##*/}
+  fi
+  if [ -z "$snap" ] || [ ! -f "$snap" ]; then
+    log "no snapshot ${want} in $dir (python3 -m tools.etcd list shows them)"
+    return 1
+  fi
+  flag() { grep -o -- "--$1=[^ ]*" "$unit" | head -n 1 | cut -d= -f2-; }
+  name=$(flag name) peer=$(flag initial-advertise-peer-urls) cluster=$(flag initial-cluster) data=$(flag data-dir)
+  if [ -z "$name" ] || [ -z "$data" ]; then
+    log "cannot read etcd's --name and --data-dir from $unit: is this the control-plane host?"
+    return 1
+  fi
+  log "restoring etcd from $snap ($(stat -c %s "$snap") bytes): stopping the control plane"
+  systemctl stop etcd-snapshot.timer kube-scheduler kube-controller-manager kube-apiserver etcd 2> /dev/null || true
+  work=$(mktemp -d "$data.restore.XXXXXX")
+  vmp_quietly etcdutl snapshot restore "$snap" --data-dir "$work/data" --name "$name" --initial-cluster "$cluster" \
+    --initial-advertise-peer-urls "$peer" --bump-revision 1000000000 --mark-compacted
+  kept=
+  if [ -e "$data" ]; then
+    kept=$data.before-restore-$(date -u +%Y%m%dT%H%M%SZ)
+    mv "$data" "$kept"
+  fi
+  mv "$work/data" "$data"
+  chmod 0700 "$data"
+  rmdir "$work"
+  for svc in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    systemctl start "$svc"
+  done
+  wait_for 120 "etcd healthy" vmp_etcdctl endpoint health
+  wait_for 180 "the API server ready" vmp_admin_curl "https://127.0.0.1:$(grep -o -- '--secure-port=[0-9]*' /etc/systemd/system/kube-apiserver.service | cut -d= -f2)/readyz"
+  systemctl start etcd-snapshot.timer 2> /dev/null || true
+  log "restored etcd from $snap in $((SECONDS - start))s${kept:+; the data it replaced is kept in $kept}"
+  echo "restored=$snap seconds=$((SECONDS - start)) kept=${kept:-none}"
+}

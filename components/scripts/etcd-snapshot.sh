@@ -3,7 +3,12 @@
 # etcd snapshots on a systemd timer (etcdSnapshots.intervalMinutes; 0 turns the timer off).
 #   ACTION=schedule INTERVAL=360 DIR=/var/backups/vm-platform/etcd KEEP=14 etcd-snapshot.sh
 #   ACTION=unschedule etcd-snapshot.sh   # the step's delete: the timer goes, the snapshots stay
-#   ACTION=save [KIND=scheduled] DIR=... KEEP=... etcd-snapshot.sh   # what the timer runs
+#   ACTION=save [KIND=scheduled] DIR=... KEEP=... etcd-snapshot.sh   # what the timer runs; prints the path
+#   ACTION=list DIR=... etcd-snapshot.sh      # newest first: name, bytes, time (UTC)
+#   ACTION=restore DIR=... [SNAPSHOT=latest|NAME] etcd-snapshot.sh    # python3 -m tools.etcd restore
+# Restore: the control plane's services stop; etcdutl restores the snapshot into a fresh data
+# directory (revisions bumped and marked compacted: every watcher relists); the data it replaces
+# is kept beside it (<data dir>.before-restore-<time>); everything starts again.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +17,13 @@ set -euo pipefail
 units=/etc/systemd/system
 case "${ACTION:?}" in
   save)
-    vmp_etcd_snapshot "${KIND:-scheduled}" "${DIR:?}" "${KEEP:?}" > /dev/null
+    vmp_etcd_snapshot "${KIND:-scheduled}" "${DIR:?}" "${KEEP:?}"
+    ;;
+  list)
+    find "${DIR:?}" -maxdepth 1 -name '*.db' -printf '%T@ %f %s %TY-%Tm-%TdT%TH:%TM:%TSZ\n' 2> /dev/null | sort -rn | cut -d' ' -f2-
+    ;;
+  restore)
+    vmp_etcd_restore "${DIR:?}" "${SNAPSHOT:-latest}"
     ;;
   schedule)
     : "${INTERVAL:?}" "${DIR:?}" "${KEEP:?}"
@@ -43,5 +54,5 @@ case "${ACTION:?}" in
       log "removed the etcd snapshot timer (the snapshots stay)"
     fi
     ;;
-  *) log "ACTION must be save, schedule or unschedule, not '$ACTION'"; exit 2 ;;
+  *) log "ACTION must be save, list, restore, schedule or unschedule, not '$ACTION'"; exit 2 ;;
 esac

@@ -38,6 +38,8 @@ class KubernetesVersion(Kind):
         return None
 
 
+# The executables of the etcd release the control plane runs (etcdutl: snapshot restore).
+ETCD_BINARIES = ("etcd", "etcdctl", "etcdutl")
 VERSION_PLACEHOLDER = "{kubernetesVersion}"  # in binaries.localDir: the stack's version
 KUBERNETES_VERSION = Spec(KubernetesVersion(), doc="Kubernetes version of every component", example="v1.34.4")
 

@@ -21,11 +21,12 @@ KEY = (ROOT / "tests" / "unit" / "fixtures" / "test_key").read_text()
 SECRETS = {"dev": {"sshPrivateKey": KEY}, "prod": {"sshPrivateKey": KEY, "registryPassword": "throwaway-registry-password"}}
 
 # Per host: scripts bundle, hosts file, prereqs, binaries, and each service's file(s), unit and restart;
-# on the control plane: its certificate signing, readiness check and flannel lease.
-COMMANDS_PER_WORKER = 24
-# 20 control-plane steps + the registry: config, unit, restart, trust, 5 image pushes (pause,
+# on the control plane: its certificate signing, readiness check, flannel lease, and the drain and
+# uncordon of a Kubernetes upgrade.
+COMMANDS_PER_WORKER = 26
+# 22 control-plane steps (the upgrade gate and the etcd snapshot timer among them) + the registry: config, unit, restart, trust, 5 image pushes (pause,
 # eureka-server, coredns, metallb controller and speaker).
-COMMANDS_CONTROL_PLANE = 29
+COMMANDS_CONTROL_PLANE = 31
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def expected_counts(workers: int, namespaces: int, auth: bool) -> Counter:
 
 
 def test_dev_preview_creates_the_original_two_vm_platform(dev: PreviewResult):
-    assert set(dev.ops()) == {"create"}
+    assert set(dev.ops()) == {"create", "read"} and dev.types("read") == {"pulumi:pulumi:StackReference": 1}  # the stack's last version
     types = dev.types()
     for typ, n in expected_counts(workers=1, namespaces=1, auth=False).items():
         assert types[typ] == n, f"{typ}: {types[typ]} != {n}"
@@ -76,7 +77,7 @@ def test_dev_preview_creates_the_original_two_vm_platform(dev: PreviewResult):
 
 
 def test_prod_preview_is_larger_with_tls_registry_and_auth(prod: PreviewResult):
-    assert set(prod.ops()) == {"create"}
+    assert set(prod.ops()) == {"create", "read"} and prod.types("read") == {"pulumi:pulumi:StackReference": 1}
     types = prod.types()
     for typ, n in expected_counts(workers=3, namespaces=2, auth=True).items():
         assert types[typ] == n, f"{typ}: {types[typ]} != {n}"

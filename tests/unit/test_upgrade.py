@@ -102,7 +102,9 @@ def test_a_version_change_touches_only_the_upgrade_path(dev: RecordingMocks):
     new = run_program(cfg, previous_outputs={VERSION_OUTPUT: "v1.34.4"})
     cp_bins = {f"{CP}-bin-{b}" for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")}
     cp_restarts = {f"{CP}-{u}-restart" for u in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")}
-    workers = {f"{w}-{s}" for w in (W1, W2) for s in ("upgrade-drain", "bin-kubelet", "bin-kube-proxy", "kubelet-restart", "kube-proxy-restart", "upgrade-uncordon")}
+    workers = {
+        f"{w}-{s}" for w in (W1, W2) for s in ("upgrade-drain", "bin-kubelet", "bin-kube-proxy", "kubelet-restart", "kube-proxy-restart", "upgrade-uncordon")
+    }
     assert set(changed(dev, new)) == {f"{CP}-upgrade-gate", *cp_bins, *cp_restarts, *workers}
 
 
