@@ -25,7 +25,8 @@ vmp_etcd_snapshot() {
 vmp_etcd_restore() {
   local dir=$1 want=$2 snap unit=/etc/systemd/system/etcd.service name peer cluster data work kept start=$SECONDS svc
   if [ "$want" = latest ]; then
-    snap=$(find "$dir" -maxdepth 1 -name '*.db' -printf '%T@ %p\n' 2> /dev/null | sort -rn | head -n 1 | cut -d' ' -f2-)
+    # No directory yet is no snapshot (not a failed pipeline that ends the script unexplained).
+    snap=$({ find "$dir" -maxdepth 1 -name '*.db' -printf '%T@ %p\n' 2> /dev/null || true; } | sort -rn | head -n 1 | cut -d' ' -f2-)
   else
     snap=$dir/${want##*/}
   fi

@@ -20,7 +20,7 @@ case "${ACTION:?}" in
     vmp_etcd_snapshot "${KIND:-scheduled}" "${DIR:?}" "${KEEP:?}"
     ;;
   list)
-    find "${DIR:?}" -maxdepth 1 -name '*.db' -printf '%T@ %f %s %TY-%Tm-%TdT%TH:%TM:%TSZ\n' 2> /dev/null | sort -rn | cut -d' ' -f2-
+    { find "${DIR:?}" -maxdepth 1 -name '*.db' -printf '%T@ %f %s %TY-%Tm-%TdT%TH:%TM:%TSZ\n' 2> /dev/null || true; } | sort -rn | cut -d' ' -f2-
     ;;
   restore)
     vmp_etcd_restore "${DIR:?}" "${SNAPSHOT:-latest}"

@@ -448,3 +448,51 @@ def test_a_host_belongs_to_one_stack(tmp_path):
     assert "managed by another stack (vm-platform/local, id aaaaaaaaaaaaaaaa)" in other.stderr
     assert f"remove {tmp_path}/owner" in other.stderr
     assert (tmp_path / "owner").read_text().startswith("aaaaaaaaaaaaaaaa ")
+
+
+def fake_etcdctl_snapshots(host: Host) -> None:
+    """etcdctl whose `snapshot save PATH` writes a small file, as the real one writes the data."""
+    host.fake("etcdctl", 'for a; do last=$a; done\n[ "${@: -2:1}" = save ] && printf snapshot > "$last"\n')
+
+
+def test_snapshots_are_private_and_only_the_newest_of_their_kind_are_kept(host, tmp_path):
+    fake_etcdctl_snapshots(host)
+    snaps = tmp_path / "snaps"
+    code = f'. "{SCRIPTS}/etcd-lib.sh"\nfor i in 1 2 3 4; do vmp_etcd_snapshot scheduled {snaps} 2 "n$i"; sleep 0.01; done\nvmp_etcd_snapshot pre-upgrade {snaps} 2 v1-to-v2'
+    proc = host.bash(code)
+    assert proc.returncode == 0, proc.stderr
+    printed = proc.stdout.split()
+    assert len(printed) == 5 and all(p.endswith(".db") for p in printed)
+    left = sorted(p.name for p in snaps.iterdir())
+    assert [n.split("-")[0] for n in left] == ["pre", "scheduled", "scheduled"] and left[1].endswith("-n3.db") and left[2].endswith("-n4.db"), left
+    assert oct(snaps.stat().st_mode & 0o777) == "0o700" and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in snaps.iterdir())
+    assert "removed the old snapshot" in proc.stderr and "keep: 2" in proc.stderr
+
+
+def test_a_restore_names_a_missing_snapshot_and_stops_nothing(host, tmp_path):
+    fake_systemctl(host)
+    proc = host.bash(f'. "{SCRIPTS}/etcd-lib.sh"\nvmp_etcd_restore {tmp_path}/none latest')
+    assert proc.returncode == 1 and "no snapshot latest in" in proc.stderr and "tools.etcd list" in proc.stderr
+    assert host.argvs("systemctl") == []
+
+
+@pytest.mark.parametrize(
+    ("registered", "version", "unschedulable", "drains", "annotates"),
+    [(False, "", "", False, False), (True, "v1.34.4", "", False, False), (True, "v1.34.3", "", True, True), (True, "v1.34.3", "true", True, False)],
+)
+def test_the_upgrade_drains_only_a_node_behind_and_marks_only_its_own_cordon(host, registered, version, unschedulable, drains, annotates):
+    """A new node and one already at the version are left alone; a node in maintenance (already
+    unschedulable) is drained but not marked, so the uncordon after the upgrade leaves it cordoned."""
+    host.fake(
+        "kubectl",
+        f"""
+        case "$1 $*" in
+          get*kubeletVersion*) echo -n {version} ;;
+          get*unschedulable*) echo -n {unschedulable} ;;
+          get*) exit {0 if registered else 1} ;;
+        esac
+        """,
+    )
+    proc = host.run("node-upgrade.sh", env={"ACTION": "drain", "NODE_NAME": "w1", "TARGET": "v1.34.4"})
+    verbs = [a[1] for a in host.argvs("kubectl")]
+    assert ("drain" in verbs) == drains and ("annotate" in verbs) == annotates, (verbs, proc.stderr)
