@@ -26,10 +26,14 @@ def _program(token: str) -> str:
     return token.rsplit("/", 1)[-1]
 
 
+_INFO_ONLY = {"version", "help"}
+
+
 def invocations(script: str, binary: str) -> Iterator[dict[str, str]]:
     """The --flags of each invocation of `binary` in a shell script or systemd unit: the binary
     in command position (after env assignments, exec/sudo, or ExecStart=), line continuations
-    joined, --flag=value and --flag value both understood."""
+    joined, --flag=value and --flag value both understood. An invocation with only --version or
+    --help is not a daemon and is skipped."""
     joined = re.sub(r"\\\r?\n", " ", script)
     for line in joined.splitlines():
         tokens = line.split()
@@ -56,6 +60,8 @@ def invocations(script: str, binary: str) -> Iterator[dict[str, str]]:
                         value, j = tokens[j + 1].strip("'\""), j + 1
                     flags[name] = value if (eq or value) else "true"
                 j += 1
+            if flags and set(flags) <= _INFO_ONLY:
+                continue  # `kube-apiserver --version` prints and exits: not a running daemon
             yield flags
 
 

@@ -338,3 +338,8 @@ def test_invocations_reads_both_flag_forms_and_stops_at_shell_operators() -> Non
     flags = list(invocations("x && /usr/bin/kube-apiserver --a=1 --b 2 --c ; --d=4", "kube-apiserver"))
     assert flags == [{"a": "1", "b": "2", "c": "true"}]
     assert list(invocations('issue apiserver ca server "$sans" "CN=kube-apiserver"', "kube-apiserver")) == []
+
+
+def test_a_version_query_is_not_a_daemon_but_a_server_with_it_still_is() -> None:
+    assert list(invocations("installed=$(/usr/local/bin/kube-apiserver --version | awk '{print $2}')", "kube-apiserver")) == []
+    assert list(invocations("kube-apiserver --version --anonymous-auth=true", "kube-apiserver")) == [{"version": "true", "anonymous-auth": "true"}]
