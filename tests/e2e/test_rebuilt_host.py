@@ -1,12 +1,14 @@
 """A host rebuilt from scratch (a VM reinstalled: empty disk, new SSH host key) is reconverged by
 the next `up` once its new key is in the config: the preview names the host key as the reason
 for re-copying its files, every step of that host runs again, and the node is Ready. Nothing on
-the other hosts changes, and a second preview is empty.
+the other hosts changes, and a second preview is empty. Before that, an `up` while the host's SSH
+server is down fails naming its address, with the hint to check it (tools/hints.py).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -18,6 +20,7 @@ from lab import stackfile
 from tests.e2e.conftest import INSTANCE, Lab, lab_up
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools.automation import Project
+from tools.hints import explain
 
 pytestmark = pytest.mark.lab
 
@@ -35,6 +38,20 @@ def test_a_rebuilt_worker_is_reconverged_by_the_next_up(local: tuple[Project, au
     assert new_key != old_key
     try:
         project.set_path(stack, f"workers[{index}].hostKey", new_key)
+        # First its SSH server is down (back by itself in 40 s): `up` fails naming the host, and the
+        # hint (tools/hints.py, what tools/pulumi prints) says what to check.
+        lab.ssh(victim.name, "systemd-run --quiet --on-active=40 systemctl start ssh.service && systemctl stop ssh.service && { systemctl stop ssh.socket 2>/dev/null || true; }")
+        t0 = time.monotonic()
+        with pytest.raises(auto.CommandError) as refused:
+            stack.up(color="never", on_output=lambda line: None)
+        message = str(refused.value)
+        print(f"\n[e2e] {victim.name} unreachable: up failed in {time.monotonic() - t0:.1f} s: " + next((ln.strip() for ln in message.splitlines() if victim.address in ln), "?")[:300])
+        assert victim.address in message, message[-2000:]
+        assert any("did not answer over SSH" in h for h in explain(message, "local")), message[-2000:]
+        deadline = time.monotonic() + 90
+        while subprocess.run([*lab_hosts.ssh_command(victim.name, inst), "true"], capture_output=True, timeout=30).returncode != 0:
+            assert time.monotonic() < deadline, "the SSH server did not come back"
+            time.sleep(2)
         preview = project.preview(stack)
         changed = preview.changed()
         assert changed and all(victim.name in r for r in changed), sorted(r for r in changed if victim.name not in r)
