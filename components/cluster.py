@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .control_plane import ControlPlane, ControlPlaneArgs
+from .previous import last_deployment, pki_warning
 from .registry import ImageRegistry, ImageRegistryArgs
 from .settings import Settings
 from .worker import WorkerNode, WorkerNodeArgs
@@ -39,7 +40,8 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:cluster:Cluster", name, None, opts)
         s = args.settings
-        self.control_plane = ControlPlane(s.control_plane.name, ControlPlaneArgs(s), pulumi.ResourceOptions(parent=self))
+        previous = last_deployment(s, self)
+        self.control_plane = ControlPlane(s.control_plane.name, ControlPlaneArgs(s, previous), pulumi.ResourceOptions(parent=self))
         self.registry = ImageRegistry(f"{s.control_plane.name}-registry", ImageRegistryArgs(s, self.control_plane), pulumi.ResourceOptions(parent=self))
         # One worker at a time through a Kubernetes upgrade: each waits for the one before it.
         self.workers: list[WorkerNode] = []
@@ -66,6 +68,7 @@ class Cluster(pulumi.ComponentResource):
         hosts = [s.control_plane.name, *(w.node_name for w in self.workers)]
         expiry = [self.control_plane.certificate_expiry, *(w.certificate_expiry for w in self.workers)]
         self.certificate_expiry = pulumi.Output.all(*expiry).apply(lambda per_host: dict(zip(hosts, per_host, strict=True)))
+        pki_warning(s, previous, self)  # from the last deployment's certificateExpiry: a warning in preview
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,

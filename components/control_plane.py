@@ -23,6 +23,8 @@ ETCD_PREFIX = "/coreos.com/network"
 class ControlPlaneArgs:
     settings: Settings
     """The validated stack settings."""
+    previous: pulumi.StackReference
+    """The stack's last deployment (components/previous.py): its Kubernetes version."""
 
 
 def hosts_lines(settings: Settings, host: Host) -> str:
@@ -119,7 +121,7 @@ class ControlPlane(pulumi.ComponentResource):
         snapshots = s.etcd_snapshots
         # The same check from the stack's last version fails the preview first (components/upgrade.py);
         # the gate's (empty) stdin waits for it, so a refused change touches no host.
-        checked = check_version_change(s, self)
+        checked = check_version_change(s, args.previous, self)
         self.upgrade_gate = steps.run(
             "upgrade-gate",
             "upgrade-gate.sh",

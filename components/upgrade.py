@@ -3,7 +3,7 @@
 The control plane's upgrade gate (upgrade-gate.sh) is what stops a bad change on the hosts: it
 compares the installed kube-apiserver with the target before any binary is replaced. This module
 says the same in `pulumi preview`, from the version the stack last finished deploying (its
-`kubernetesVersion` output, read through a reference to the stack itself): a downgrade or a
+`kubernetesVersion` output, read through a reference to the stack itself: components/previous.py): a downgrade or a
 skipped minor version fails the preview with the fix; an upgrade is announced with its order.
 """
 
@@ -53,11 +53,9 @@ def plan(previous: str, target: str, control_plane: str, workers: Sequence[str])
     )
 
 
-def check_version_change(settings: Settings, parent: pulumi.Resource) -> pulumi.Output[str | None]:
+def check_version_change(settings: Settings, previous: pulumi.StackReference, parent: pulumi.Resource) -> pulumi.Output[str | None]:
     """Fails the program (preview included) on a refused change and logs the plan of an allowed
     one. Returns the previous version (None: never deployed, or deployed before this output)."""
-    me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    ref = pulumi.StackReference(f"{settings.stack}-previous", stack_name=me, opts=pulumi.ResourceOptions(parent=parent))
     target = settings.kubernetes_version
 
     def check(previous: object) -> str | None:
@@ -69,4 +67,4 @@ def check_version_change(settings: Settings, parent: pulumi.Resource) -> pulumi.
         pulumi.log.info(plan(previous, target, settings.control_plane.name, [w.name for w in settings.workers]), parent)
         return previous
 
-    return ref.get_output(VERSION_OUTPUT).apply(check)
+    return previous.get_output(VERSION_OUTPUT).apply(check)

@@ -558,16 +558,13 @@ class Engine:
 
 
 def explain_engine_error(stack: str, stderr: str) -> str:
+    """The engine's error with its fix (tools/hints.py), else its last lines."""
+    from .hints import explain
+
     text = stderr.strip()
-    low = text.lower()
-    if "incorrect passphrase" in low:
-        return f"wrong passphrase for stack {stack}: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the stack's passphrase"
-    if "passphrase must be set" in low:
-        return f"no passphrase for stack {stack}: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE"
-    if "no stack named" in low or "not found" in low and "stack" in low:
-        return f"no stack {stack} in this backend: check PULUMI_BACKEND_URL (the team's shared backend) and the stack name"
-    if "currently locked" in low:
-        return f"stack {stack} is locked by a running update: wait for it to end (or `pulumi cancel` a dead one) and run again"
+    found = explain(text, stack)
+    if found:
+        return "; ".join(found)
     last = [line for line in text.splitlines() if line.strip()][-3:]
     return " / ".join(last) or "the engine failed without a message"
 

@@ -4,8 +4,9 @@ toolchain.toml, plus the project's and the policy pack's virtualenvs.
 
 Order for the engine: a `pulumi` on PATH at the pinned version; else a cached build; else the
 official installer when reachable (the normal path with internet); else a build from Go modules
-through the module proxy, cached outside the repo and keyed by version. Idempotent; the second
-run takes seconds.
+through the module proxy, cached outside the repo and keyed by version. Each provider plugin:
+its official release when it can be had, else built here (ensure_plugins). Idempotent; the
+second run takes seconds.
 
     python -m tools.engine            # set everything up, print the engine directory
     python -m tools.engine --env      # print the environment (export lines) the tools use
@@ -246,23 +247,73 @@ def _build_command_provider(spec: dict) -> Path:
     return binary
 
 
+OFFICIAL = "official"  # the stamp of a plugin installed from its official release
+# VMP_PLUGINS: "official" tries the official releases again (e.g. once a machine has internet);
+# "build" never tries them. Unset: tried once, when a plugin is not installed yet.
+PLUGIN_CHOICE = "VMP_PLUGINS"
+
+
+def _official_plugin(name: str, version: str, engine: Path) -> bool:
+    """`pulumi plugin install resource NAME VERSION` from the plugin's official release (the
+    CLI's own download location; needs internet). False when it cannot be had."""
+    if not _reachable(OFFICIAL_INSTALLER):
+        return False
+    p = subprocess.run(
+        ["pulumi", "plugin", "install", "resource", name, version, "--reinstall"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env(engine)},
+        timeout=600,
+    )
+    return p.returncode == 0
+
+
+def plugin_source(spec: dict, stamp: str | None, installed: bool, choice: str = "") -> str:
+    """What to do for one plugin: "keep" it, try the "official" release (else build), or "build".
+
+    stamp: how the installed plugin came (OFFICIAL, the stand-in's source hash, "module"; None:
+    never installed by this tool). choice: VMP_PLUGINS."""
+    want = source_hash(ROOT / spec["source"]) if "source" in spec else "module"
+    built_current = stamp == want or (stamp is None and want == "module")  # a module build (older setups wrote no stamp)
+    if choice == "build":
+        return "keep" if installed and built_current else "build"
+    if choice == "official":
+        return "keep" if installed and stamp == OFFICIAL else "official"
+    if installed and (stamp == OFFICIAL or built_current):
+        return "keep"
+    return "official" if stamp is None else "build"  # tried once; a changed stand-in is rebuilt
+
+
 def ensure_plugins(engine: Path) -> None:
+    """Each provider plugin at its pinned version: the official release when it can be had
+    (tried once, when the plugin is not installed yet, or with VMP_PLUGINS=official), else built
+    here (kubernetes from its official module; command from the project's stand-in, whose
+    source change reinstalls it). Prints which one each run uses."""
     specs = pins()["plugins"]
     have = _installed_plugins(engine)
     for name, spec in specs.items():
-        # A project-written plugin is reinstalled when its source changed (same version number).
-        stamp = cache_dir() / "build" / f"pulumi-{name}-{spec['version']}" / "installed-source"
-        want = source_hash(ROOT / spec["source"]) if "source" in spec else "module"
-        if (name, spec["version"]) in have and (want == "module" or (stamp.exists() and stamp.read_text() == want)):
-            progress(f"plugins: {name} {spec['version']} installed")
+        version = spec["version"]
+        stamp_file = cache_dir() / "build" / f"pulumi-{name}-{version}" / "installed-source"
+        stamp = stamp_file.read_text() if stamp_file.exists() else None
+        source = plugin_source(spec, stamp, (name, version) in have, os.environ.get(PLUGIN_CHOICE, ""))
+        standin = f"the project's stand-in ({spec['source']})" if "source" in spec else f"built from {spec['module']}"
+        if source == "keep":
+            progress(f"plugins: {name} {version} installed ({'the official release' if stamp == OFFICIAL else standin})")
             continue
+        if source == "official":
+            progress(f"plugins: {name} {version}: trying the official release")
+            if _official_plugin(name, version, engine):
+                stamp_file.parent.mkdir(parents=True, exist_ok=True)
+                stamp_file.write_text(OFFICIAL)
+                progress(f"plugins: {name} {version} installed: the official release")
+                continue
+            progress(f"plugins: {name} {version}: the official release cannot be had here; using {standin}")
         builder = {"kubernetes": _build_kubernetes_provider, "command": _build_command_provider}[name]
         binary = builder(spec)
-        progress(f"plugins: installing {name} {spec['version']}")
-        run(["pulumi", "plugin", "install", "resource", name, spec["version"], "--file", str(binary), "--reinstall"], env=env(engine))
-        if want != "module":
-            stamp.parent.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(want)
+        progress(f"plugins: installing {name} {version}: {standin}")
+        run(["pulumi", "plugin", "install", "resource", name, version, "--file", str(binary), "--reinstall"], env=env(engine))
+        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(source_hash(ROOT / spec["source"]) if "source" in spec else "module")
 
 
 def ensure() -> Path:

@@ -99,6 +99,7 @@ class PkiSettings:
 
     ca_validity_days: int = setting(Int(30, 36500), 3650, "validity of the cluster CA, in days")
     cert_validity_days: int = setting(Int(1, 3650), 365, "validity of each certificate the CA signs, in days (at most caValidityDays)")
+    warn_days: int = setting(Int(0, 3650), 30, "a preview warns about every certificate that expires within this many days (0: never)")
 
 
 KUBELET = Spec(
