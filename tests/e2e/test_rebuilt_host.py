@@ -40,12 +40,18 @@ def test_a_rebuilt_worker_is_reconverged_by_the_next_up(local: tuple[Project, au
         project.set_path(stack, f"workers[{index}].hostKey", new_key)
         # First its SSH server is down (back by itself in 40 s): `up` fails naming the host, and the
         # hint (tools/hints.py, what tools/pulumi prints) says what to check.
-        lab.ssh(victim.name, "systemd-run --quiet --on-active=40 systemctl start ssh.service && systemctl stop ssh.service && { systemctl stop ssh.socket 2>/dev/null || true; }")
+        lab.ssh(
+            victim.name,
+            "systemd-run --quiet --on-active=40 systemctl start ssh.service && systemctl stop ssh.service && { systemctl stop ssh.socket 2>/dev/null || true; }",
+        )
         t0 = time.monotonic()
         with pytest.raises(auto.CommandError) as refused:
             stack.up(color="never", on_output=lambda line: None)
         message = str(refused.value)
-        print(f"\n[e2e] {victim.name} unreachable: up failed in {time.monotonic() - t0:.1f} s: " + next((ln.strip() for ln in message.splitlines() if victim.address in ln), "?")[:300])
+        print(
+            f"\n[e2e] {victim.name} unreachable: up failed in {time.monotonic() - t0:.1f} s: "
+            + next((ln.strip() for ln in message.splitlines() if victim.address in ln), "?")[:300]
+        )
         assert victim.address in message, message[-2000:]
         assert any("did not answer over SSH" in h for h in explain(message, "local")), message[-2000:]
         deadline = time.monotonic() + 90
