@@ -31,36 +31,47 @@ def _ready(lab: Lab, stack: auto.Stack, kind: str, name: str, ns: str, want: int
     raise AssertionError(f"{kind}/{name}: not {want} ready replicas within {timeout} s")
 
 
-@pytest.mark.parametrize(
-    "key,resource,kind,name,output,path",
-    [
-        ("services.example-service.replicas", "service-example-service-deployment", "deployment", "example-service", "example-service", "/"),
-        ("eureka.replicas", "eureka-app-statefulset", "statefulset", "eurekaserver", None, "/actuator/health"),
-    ],
-    ids=["example-service", "eureka"],
-)
-def test_scaling_2_5_2_previews_replicas_alone_and_drops_no_request(
-    local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab, key: str, resource: str, kind: str, name: str, output: str | None, path: str
-):
+# (config key, resource, kind, object name, serviceEndpoints key or None for Eureka, path)
+SCALED = [
+    ("services.example-service.replicas", "service-example-service-deployment", "deployment", "example-service", "example-service", "/"),
+    ("eureka.replicas", "eureka-app-statefulset", "statefulset", "eurekaserver", None, "/actuator/health"),
+]
+
+
+def test_scaling_2_5_2_previews_replicas_alone_and_drops_no_request(local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab):
+    """Both at once (one `up` per step: the same preview and load checks for each, half the time)."""
     project, _ = local
     outputs = stack.outputs()
-    base = outputs["serviceEndpoints"].value[output] if output else outputs["eurekaEndpoint"].value
     ns = lab.settings.eureka.namespace
+    loads = {
+        name: Load(f"{outputs['serviceEndpoints'].value[output] if output else outputs['eurekaEndpoint'].value}{path}", lab.instance.network,
+                   threads=2, max_seconds=900, max_requests=200_000)
+        for _, _, _, name, output, path in SCALED
+    }  # fmt: skip
+    for load in loads.values():
+        load.__enter__()
     try:
-        with Load(f"{base}{path}", lab.instance.network, threads=4, max_seconds=900, max_requests=200_000) as load:
-            for replicas in (5, 2):
+        for replicas in (5, 2):
+            for key, *_ in SCALED:
                 project.set_path(stack, key, replicas)
-                preview = project.preview(stack)
-                assert list(preview.changed()) == [resource] and preview.changed()[resource][0] == "update", preview.changed()
-                assert preview.detailed(resource) == ["spec.replicas"], preview.detailed(resource)
-                t0 = time.monotonic()
-                stack.up(color="never", on_output=lambda line: None)
-                up_s = time.monotonic() - t0
-                settled = _ready(lab, stack, kind, name, ns, replicas)
-                print(f"\n[e2e] {name} -> {replicas}: up {up_s:.1f} s, all ready {settled:.1f} s after; {load.report()}")
+            preview = project.preview(stack)
+            resources = sorted(r for _, r, *_ in SCALED)
+            assert sorted(preview.changed()) == resources and {op for op, _ in preview.changed().values()} == {"update"}, preview.changed()
+            for r in resources:
+                assert preview.detailed(r) == ["spec.replicas"], (r, preview.detailed(r))
+            t0 = time.monotonic()
+            stack.up(color="never", on_output=lambda line: None)
+            up_s = time.monotonic() - t0
+            settled = {name: _ready(lab, stack, kind, name, ns, replicas) for _, _, kind, name, _, _ in SCALED}
+            reports = {n: load.report() for n, load in loads.items()}
+            print(f"\n[e2e] scaled to {replicas}: up {up_s:.1f} s, all ready after {settled}; {reports}")
     finally:  # leave the stack as the suite found it (2 replicas), whatever failed
-        project.set_path(stack, key, 2)
+        for load in loads.values():
+            load.__exit__()
+        for key, *_ in SCALED:
+            project.set_path(stack, key, 2)
         stack.up(color="never", on_output=lambda line: None)
-    print(f"[e2e] {name} scaling 2 -> 5 -> 2 under load: {load.report()}")
-    assert load.sent >= 100, load.report()
-    assert load.failures == [], load.report()
+    for name, load in loads.items():
+        print(f"[e2e] {name} scaling 2 -> 5 -> 2 under load: {load.report()}")
+        assert load.sent >= 100, load.report()
+        assert load.failures == [], (name, load.report())

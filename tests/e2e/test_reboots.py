@@ -52,7 +52,7 @@ def test_the_control_plane_and_a_worker_reboot_and_everything_comes_back(local: 
     )
 
     # Every service came back by itself (enabled units), and the registry kept its images.
-    for host, units in ((cp, ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "registry", "etcd-snapshot.timer")),
+    for host, units in ((cp, ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "vm-platform-registry", "etcd-snapshot.timer")),
                         (worker, ("containerd", "flanneld", "kubelet", "kube-proxy"))):  # fmt: skip
         states = lab.ssh(host, "systemctl is-active " + " ".join(units), check=False).stdout.split()
         assert states == ["active"] * len(units), (host, dict(zip(units, states, strict=False)))
