@@ -1,4 +1,4 @@
-"""RBAC rules: no wildcard grants, no bindings to cluster-admin."""
+"""RBAC rules: no wildcard grants, no bindings to cluster-admin, by its name or by another."""
 
 from __future__ import annotations
 
@@ -68,6 +68,55 @@ def validate_cluster_admin(args: Any, report: Report, cfg: Config) -> None:
         report(
             f"{ref(args)}: It binds a {kind or 'role'} named {role}, the name of the ClusterRole with full control of the cluster. Rename the role and bind it by its own name."
         )
+
+
+def _grants_everything(role_props: Any) -> bool | None:
+    """Whether a role has a rule granting every verb on every resource (of every API group, or
+    of the core group): what cluster-admin grants. None: not known yet."""
+    rules = seq(role_props, "rules")
+    if rules is UNKNOWN:
+        return None
+    for grant in rules:
+        verbs, resources, groups = seq(grant, "verbs"), seq(grant, "resources"), seq(grant, "apiGroups")
+        if UNKNOWN in (verbs, resources, groups):
+            return None
+        if "*" in verbs and "*" in resources and ("*" in groups or "" in groups or not groups):
+            return True
+    return False
+
+
+@rule(
+    "no-admin-by-another-name",
+    "No RoleBinding or ClusterRoleBinding binds a role of the stack that grants every verb on every resource (cluster-admin by another name).",
+    CRITICAL,
+    MANDATORY,
+    "Give the role only the verbs and resources its subjects need, or bind nothing to it.",
+    stack=True,
+    tags=_TAGS,
+)
+def validate_admin_by_another_name(args: Any, report: Report, cfg: Config) -> None:
+    """A binding's role, looked up among the stack's Roles and ClusterRoles, is not all-powerful."""
+    roles: dict[tuple[str, str, str], Any] = {}
+    for r in args.resources:
+        kind = _rbac_kind(r.resource_type)
+        if kind in ("Role", "ClusterRole"):
+            name, ns = get(r.props, "metadata", "name"), get(r.props, "metadata", "namespace", default="")
+            if isinstance(name, str) and isinstance(ns, str):
+                roles[(kind, "" if kind == "ClusterRole" else ns or "default", name)] = r.props
+    for r in args.resources:
+        if _rbac_kind(r.resource_type) not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        kind, name = get(r.props, "roleRef", "kind"), get(r.props, "roleRef", "name")
+        ns = get(r.props, "metadata", "namespace", default="")
+        if not isinstance(kind, str) or not isinstance(name, str) or not isinstance(ns, str):
+            continue
+        props = roles.get((kind, "" if kind == "ClusterRole" else ns or "default", name))
+        if props is not None and _grants_everything(props):
+            report(
+                f"{ref(r)}: It binds the {kind} {name}, which grants every verb on every resource: cluster-admin by another name. "
+                "Give the role only the verbs and resources its subjects need.",
+                r.urn,
+            )
 
 
 RULES = declared(__name__)

@@ -64,3 +64,41 @@ CASES: list[Case] = [
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_rule(c: Case) -> None:
     assert_case(c)
+
+
+# no-admin-by-another-name (a stack rule: the binding and the role it names)
+ADMIN = "no-admin-by-another-name"
+
+
+def everything(name: str = "ops", groups: list | None = None) -> dict:
+    return role(["*"], ["*"], groups if groups is not None else ["*"], name=name)
+
+
+STACK_CASES: list[Case] = [
+    case("admin-name-ok", ADMIN, "stack", [(CLUSTER_ROLE, "r", role(["get"], ["pods"], name="ops")), (CLUSTER_BINDING, "b", binding("ops"))]),
+    case(
+        "admin-name-cluster-role", ADMIN, "stack", [(CLUSTER_ROLE, "r", everything()), (CLUSTER_BINDING, "b", binding("ops"))], "cluster-admin by another name"
+    ),
+    case("admin-name-core-group", ADMIN, "stack", [(CLUSTER_ROLE, "r", everything(groups=[""])), (BINDING, "b", binding("ops"))], "ClusterRole ops"),
+    case("admin-name-role-same-ns", ADMIN, "stack", [(ROLE, "r", everything()), (BINDING, "b", binding("ops", kind="Role"))], "Role ops"),
+    case(
+        "admin-name-role-other-ns",
+        ADMIN,
+        "stack",
+        [(ROLE, "r", {**everything(), "metadata": {"name": "ops", "namespace": "other"}}), (BINDING, "b", binding("ops", kind="Role"))],
+    ),
+    case("admin-name-one-group-only", ADMIN, "stack", [(CLUSTER_ROLE, "r", everything(groups=["apps"])), (CLUSTER_BINDING, "b", binding("ops"))]),
+    case("admin-name-unbound", ADMIN, "stack", [(CLUSTER_ROLE, "r", everything())]),
+    case(
+        "admin-name-unknown-rules",
+        ADMIN,
+        "stack",
+        [(CLUSTER_ROLE, "r", {"metadata": {"name": "ops"}, "rules": UNKNOWN}), (CLUSTER_BINDING, "b", binding("ops"))],
+    ),
+    case("admin-name-role-not-in-stack", ADMIN, "stack", [(CLUSTER_BINDING, "b", binding("view"))]),
+]
+
+
+@pytest.mark.parametrize("c", STACK_CASES, ids=[c.id for c in STACK_CASES])
+def test_admin_by_another_name(c: Case) -> None:
+    assert_case(c)
