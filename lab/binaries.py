@@ -3,8 +3,9 @@
 kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl (the pinned
 Kubernetes), etcd, etcdctl and etcdutl, and flanneld, into <cache>/bin/<kubernetes version>/, the
 directory the `local` stack's binaries.localDir names (`<cache>/bin/{kubernetesVersion}`). Both
-the pinned Kubernetes and the next one (`kubernetes-next`, the e2e upgrade's target) are built;
-the second build reuses Go's build cache of the first (a patch step changes few packages). Release downloads are unreachable here;
+the pinned Kubernetes and the patch before it (`kubernetes-previous`: the e2e suite deploys it,
+then upgrades to the pin) are built; the second build reuses Go's build cache of the first (a
+patch step changes few packages). Release downloads are unreachable here;
 dev and prod take official release files with checksums instead.
 
     python3 -m tools.binaries         # build what is missing, print the directory
@@ -117,9 +118,9 @@ def out_dir(version: str | None = None) -> Path:
 
 
 def versions() -> tuple[str, str]:
-    """The pinned Kubernetes and the next one the lab also has binaries for."""
+    """The e2e upgrade's (from, to): the patch before the pin, and the pin."""
     lab = pins()["lab"]
-    return lab["kubernetes"], lab["kubernetes-next"]
+    return lab["kubernetes-previous"], lab["kubernetes"]
 
 
 def ensure() -> Path:

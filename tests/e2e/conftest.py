@@ -24,7 +24,7 @@ from pulumi import automation as auto
 
 from components.settings import Secret, Settings, parse_settings
 from lab import hosts as lab_hosts
-from lab import instance, stackfile
+from lab import binaries, instance, stackfile
 from tools.automation import ROOT, Project, new_project
 
 pytestmark = pytest.mark.lab
@@ -77,6 +77,8 @@ def lab() -> Iterator[Lab]:
     inst = instance.get(INSTANCE)
     print(f"\n[e2e] lab {inst.name} ({inst.network}, bridge {inst.bridge}) up: {time.monotonic() - t0:.1f} s")
     cfg, key = stackfile.stack_config(inst)
+    # The suite starts one patch behind the pin, so that test_platform_upgrade can upgrade to it.
+    cfg["vm-platform:kubernetesVersion"] = binaries.versions()[0]
     addresses = {cfg["vm-platform:controlPlane"]["name"]: cfg["vm-platform:controlPlane"]["address"]}
     addresses.update({w["name"]: w["address"] for w in cfg["vm-platform:workers"]})
     yield Lab(cfg, Path(key), addresses, inst)

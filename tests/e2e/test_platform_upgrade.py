@@ -1,5 +1,5 @@
-"""Day-2 on the lab, under load: Kubernetes upgraded in place, from the pinned patch to the next
-one the lab has binaries for (toolchain.toml [lab] kubernetes -> kubernetes-next).
+"""Day-2 on the lab, under load: Kubernetes upgraded in place, from the patch the suite deploys
+to the pinned one (toolchain.toml [lab] kubernetes-previous -> kubernetes; the lab builds both).
 
 A skipped minor version and a downgrade fail the preview with the fix. The upgrade's preview
 touches exactly the upgrade path: the control plane's gate (etcd snapshot first), its Kubernetes
@@ -54,7 +54,7 @@ def expected_path(cp: str, workers: list[str]) -> dict[str, str]:
 
 def test_kubernetes_upgrade_in_place_under_load(local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab):
     project, _ = local
-    pinned, target = binaries.versions()
+    pinned, target = binaries.versions()  # the suite's version (conftest) and the pin
     cp = lab.settings.control_plane.name
     workers = [w.name for w in lab.settings.workers]
     assert stack.outputs()[VERSION_OUTPUT].value == pinned
