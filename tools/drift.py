@@ -307,17 +307,21 @@ class SshRunner:
         self.workdir = workdir
         self.timeout = timeout
 
-    def __call__(self, conn: Connection, script: str) -> str:
+    def argv(self, conn: Connection) -> list[str]:
+        """The ssh command line (`bash -s` on the host) with the host key pinned."""
         known = self.workdir / f"known_hosts-{conn.host}-{conn.port}"
         alias = f"vmp-{conn.host}-{conn.port}"
         known.write_text(f"{alias} {conn.host_key.strip()}\n")
-        cmd = [
+        return [
             "ssh", "-T", "-p", str(conn.port), "-l", conn.user,
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=no", "-o", "IdentityFile=none", "-o", "StrictHostKeyChecking=yes",
             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={alias}",
             "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=10", "-o", "LogLevel=ERROR", "-F", "/dev/null",
             conn.host, "bash -s",
         ]  # fmt: skip
+
+    def __call__(self, conn: Connection, script: str) -> str:
+        cmd = self.argv(conn)
         try:
             p = subprocess.run(cmd, input=script, env=self.env, capture_output=True, text=True, timeout=self.timeout)
         except subprocess.TimeoutExpired as e:

@@ -3,6 +3,7 @@
     python3 -m tools.etcd list --stack local               # the snapshots on the control plane
     python3 -m tools.etcd save --stack local               # one now (kind "manual")
     python3 -m tools.etcd restore --stack local [--snapshot latest|NAME] --yes
+    python3 -m tools.etcd fetch --stack local [--snapshot latest|NAME] [--out FILE]   # a copy off the host
 
 The stack takes snapshots itself (etcdSnapshots: a systemd timer, and one before every
 Kubernetes version change); this is the way back. `restore` stops the control plane's services
@@ -22,7 +23,11 @@ directory of its `etcd-snapshots` step. One SSH session runs the step's own host
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,18 +72,61 @@ def run(action: str, stack: str, cwd: Path, snapshot: str = "", timeout: float =
         return SshRunner(agent_env, Path(d), timeout=timeout)(conn, remote_command(action, env, snapshot))
 
 
+def fetch_script(env: Mapping[str, str], snapshot: str) -> str:
+    """On the host: the snapshot's sha256 and path on stderr, its bytes on stdout."""
+    d = shlex.quote(env["DIR"])
+    pick = f"f=$(ls -1t {d}/*.db 2> /dev/null | head -n 1)" if snapshot == "latest" else f"f={d}/{shlex.quote(snapshot.rsplit('/', 1)[-1])}"
+    return (
+        f"set -euo pipefail\n{pick}\n"
+        f'if [ -z "$f" ] || [ ! -f "$f" ]; then echo "no snapshot {snapshot} in {env["DIR"]} (python3 -m tools.etcd list)" >&2; exit 3; fi\n'
+        'echo "sha256 $(sha256sum < "$f" | cut -d" " -f1) $f" >&2\ncat "$f"\n'
+    )
+
+
+def fetch(stack: str, cwd: Path, snapshot: str, out: Path | None, timeout: float = 1800) -> tuple[Path, int, str]:
+    """Copies a snapshot from the control plane to this machine (mode 0600: it holds every
+    Secret), checked against the host's sha256. Returns (file, bytes, sha256)."""
+    conn, env = snapshot_step(Engine(cwd).export(stack, show_secrets=True))
+    with ssh_agent([conn.private_key]) as agent_env, tempfile.TemporaryDirectory(prefix="vmp-etcd-") as d:
+        runner = SshRunner(agent_env, Path(d), timeout=timeout)
+        part = Path(d) / "snapshot.part"
+        with open(part, "wb") as f:
+            p = subprocess.run(runner.argv(conn), input=fetch_script(env, snapshot).encode(), stdout=f, stderr=subprocess.PIPE, env=runner.env, timeout=timeout)
+        err = p.stderr.decode(errors="replace")
+        if p.returncode != 0:
+            raise DriftError(f"{conn.host}: fetching the snapshot failed ({p.returncode}): {err.strip()[-400:]}")
+        line = next((ln for ln in err.splitlines() if ln.startswith("sha256 ")), "")
+        _, want, remote = (line.split(" ", 2) + ["", ""])[:3]
+        got = hashlib.sha256(part.read_bytes()).hexdigest()
+        if got != want:
+            raise DriftError(f"{conn.host}: the copy of {remote or snapshot} does not match the host's sha256 ({got} != {want or 'none'}); fetch it again")
+        dest = out or Path.cwd() / remote.rsplit("/", 1)[-1]
+        os.chmod(part, 0o600)
+        shutil.move(part, dest)
+        return dest, dest.stat().st_size, got
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m tools.etcd", description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("action", choices=("list", "save", "restore"))
+    ap.add_argument("action", choices=("list", "save", "restore", "fetch"))
     ap.add_argument("--stack", required=True)
     ap.add_argument("--cwd", type=Path, default=ROOT, help="the project directory (default: this checkout)")
-    ap.add_argument("--snapshot", default="latest", help="restore: a snapshot's file name (see list), or latest (default)")
+    ap.add_argument("--snapshot", default="latest", help="restore, fetch: a snapshot's file name (see list), or latest (default)")
+    ap.add_argument("--out", type=Path, help="fetch: where to write the copy (default: its name, in the current directory)")
     ap.add_argument("--yes", action="store_true", help="restore: confirm (the control plane is down while it runs)")
     args = ap.parse_args(argv)
     if args.action == "restore" and not args.yes:
         print("error: restore replaces the cluster's data with the snapshot's (objects created since are gone): add --yes to go on", file=sys.stderr)
         return 2
     t0 = time.monotonic()
+    if args.action == "fetch":
+        try:
+            dest, size, digest = fetch(args.stack, args.cwd, args.snapshot, args.out)
+        except DriftError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"fetch: {dest} ({size} bytes, sha256 {digest}, as on the host) in {time.monotonic() - t0:.1f} s")
+        return 0
     try:
         out = run(args.action, args.stack, args.cwd, args.snapshot if args.action == "restore" else "")
     except DriftError as e:

@@ -1,7 +1,7 @@
 """etcd snapshots and the one-command restore, on the lab.
 
 A namespace with a Secret, a ConfigMap and a Deployment is created by hand; `python3 -m tools.etcd
-save` snapshots etcd; then etcd's data is wiped on the control plane (the disaster: the API
+save` snapshots etcd (and `fetch` copies it off the host, checked); then etcd's data is wiped on the control plane (the disaster: the API
 server comes back empty and the namespace is gone). `python3 -m tools.etcd restore --yes` brings
 it back: every object, the Secret's value, the workload Ready, the nodes Ready, Eureka and the
 example service answering, and `pulumi preview` shows nothing to do. The scheduled snapshot
@@ -13,12 +13,15 @@ the kubelets stop their pods).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
@@ -101,6 +104,13 @@ def test_snapshot_wipe_and_restore_with_one_command(local: tuple[Project, auto.S
     listed, _ = etcd_tool(project, "list")
     assert listed.returncode == 0 and listed.stdout.splitlines()[0].split()[0] == path.rsplit("/", 1)[1], listed.stdout
     print(f"\n[e2e] etcd snapshot {path}: {size / 1e6:.1f} MB, saved in {save_s:.1f} s (tool, SSH and state export included)")
+    copy = Path(tempfile.mkdtemp(prefix="vmp-snapshot-")) / "copy.db"
+    fetched, fetch_s = etcd_tool(project, "fetch", "--out", str(copy))
+    assert fetched.returncode == 0, fetched.stderr
+    remote_sha = lab.ssh(cp, f"sha256sum {path}").stdout.split()[0]
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == remote_sha and copy.stat().st_mode & 0o777 == 0o600
+    print(f"[e2e] fetched off the host in {fetch_s:.1f} s: {fetched.stdout.strip()}")
+    copy.unlink()
 
     # 2. The disaster: etcd's data wiped; the API server comes back empty.
     url = stack.outputs()["serviceEndpoints"].value[EXAMPLE_SERVICE] + "/"

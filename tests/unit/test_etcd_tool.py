@@ -3,7 +3,10 @@ control plane; a restore without --yes does nothing."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
+import time
 
 import pytest
 
@@ -42,3 +45,23 @@ def test_a_state_without_the_step_is_refused_with_the_fix():
 def test_restore_needs_yes(capsys):
     assert etcd.main(["restore", "--stack", "nowhere"]) == 2
     assert "add --yes" in capsys.readouterr().err
+
+
+def test_fetch_copies_the_newest_snapshot_checked_and_private(tmp_path, monkeypatch):
+    """fetch() with `bash -s` in place of ssh: the host's side runs here against a directory."""
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    (snaps / "scheduled-1.db").write_bytes(b"old")
+    time.sleep(0.02)
+    (snaps / "manual-2.db").write_bytes(b"\x00\x01newest")
+    conn = drift.Connection("10.0.0.1", 22, "root", "ssh-ed25519 AAAA", "key")
+    monkeypatch.setattr(etcd, "snapshot_step", lambda state: (conn, {"DIR": str(snaps), "KEEP": "3"}))
+    monkeypatch.setattr(etcd.Engine, "export", lambda self, stack, show_secrets: {})
+    monkeypatch.setattr(etcd, "ssh_agent", lambda keys: contextlib.nullcontext(dict(os.environ)))
+    monkeypatch.setattr(etcd.SshRunner, "argv", lambda self, c: ["bash", "-s"])
+    dest, size, _ = etcd.fetch("local", tmp_path, "latest", tmp_path / "copy.db")
+    assert dest.read_bytes() == b"\x00\x01newest" and size == 8 and oct(dest.stat().st_mode & 0o777) == "0o600"
+    dest, _, _ = etcd.fetch("local", tmp_path, "scheduled-1.db", tmp_path / "old.db")
+    assert dest.read_bytes() == b"old"
+    with pytest.raises(drift.DriftError, match="no snapshot nope.db"):
+        etcd.fetch("local", tmp_path, "nope.db", tmp_path / "x.db")
