@@ -70,7 +70,8 @@ class PreviewResult:
     policy: list[dict[str, Any]] = field(default_factory=list)
     stdout: str = ""
     error: str = ""
-    diagnostics: list[str] = field(default_factory=list)  # the program's and providers' messages (info and up)
+    diagnostics: list[str] = field(default_factory=list)  # "info: ..." / "warning: ...": the program's and providers' messages
+    program_said: list[str] = field(default_factory=list)  # those of the program's own components (vm-platform:*)
 
     def detailed(self, name: str) -> list[str]:
         """The property paths a resource's step changes (the provider's detailed diff)."""
@@ -153,8 +154,13 @@ class Project:
                     # a command's create line when it is plain text (a secret one is an encrypted object)
                     "create": create if isinstance(create, str) else "",
                 })  # fmt: skip
-            if ev.diagnostic_event and ev.diagnostic_event.severity != "debug":
-                res.diagnostics.append(ev.diagnostic_event.message)
+            d = ev.diagnostic_event
+            if d and d.severity in ("info", "warning"):
+                said = f"{d.severity}: {d.message.strip()}"
+                res.diagnostics.append(said)
+                parts = (d.urn or "").split("::")
+                if len(parts) >= 4 and parts[2].split("$")[-1].startswith("vm-platform:"):
+                    res.program_said.append(said)
             if ev.policy_event:
                 pe = ev.policy_event
                 res.policy.append({

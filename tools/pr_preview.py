@@ -125,6 +125,9 @@ def summary(stack: str, res: PreviewResult) -> str:
         lines.append("")
     else:
         lines += ["**Services restarting:** none", ""]
+    said = list(dict.fromkeys(res.program_said))  # e.g. a Kubernetes upgrade's order, certificates near expiry
+    if said:
+        lines += ["**The program says:**", "", *(f"- {_cell(d)}" for d in said), ""]
     packs = sorted({p.get("pack") or "vm-platform-policies" for p in res.policy}) or ["vm-platform-policies"]
     lines += [f"**Policy results** ({', '.join(f'`{p}`' for p in packs)}, `policy/config/{stack}.json`):", ""]
     if res.policy:

@@ -23,8 +23,8 @@ import pytest
 from pulumi import automation as auto
 
 from components.settings import Secret, Settings, parse_settings
-from lab import hosts as lab_hosts
 from lab import binaries, instance, stackfile
+from lab import hosts as lab_hosts
 from tools.automation import ROOT, Project, new_project
 
 pytestmark = pytest.mark.lab

@@ -85,6 +85,7 @@ def test_kubernetes_upgrade_in_place_under_load(local: tuple[Project, auto.Stack
     assert changed == expected, sorted(set(changed.items()) ^ set(expected.items()))
     announced = next((m for m in preview.diagnostics if f"Kubernetes upgrade {pinned} -> {target}" in m), "")
     assert announced and announced.index(cp) < announced.index(workers[0]) < announced.index(workers[-1]), preview.diagnostics
+    assert announced in preview.program_said  # so the PR comment repeats it (tools/pr_preview.py)
     print(f"[e2e] preview: {len(changed)} changes; {announced.strip()}")
 
     # 3. `up` under load through both LoadBalancer addresses.

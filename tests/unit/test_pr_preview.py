@@ -218,3 +218,15 @@ def test_share_gives_small_parts_all_and_splits_the_rest():
     assert share([10, 20], 100) == [10, 20]
     assert share([50, 50], 0) == [0, 0]
     assert sum(share([7, 900, 13, 400], 555)) <= 555
+
+
+def test_the_summary_repeats_what_the_program_said_once():
+    res = preview([])
+    res.program_said = [
+        "info: Kubernetes upgrade v1.34.3 -> v1.34.4: etcd snapshot on m, then ...",
+        "warning: 1 certificate(s) expire within 30 days",
+        "info: Kubernetes upgrade v1.34.3 -> v1.34.4: etcd snapshot on m, then ...",
+    ]
+    text = summary("dev", res)
+    assert text.count("Kubernetes upgrade v1.34.3 -> v1.34.4") == 1 and "**The program says:**" in text and "- warning: 1 certificate(s)" in text
+    assert "The program says" not in summary("dev", preview([]))
