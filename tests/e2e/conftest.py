@@ -66,6 +66,12 @@ def lab_up(workers: int) -> None:
     _lab("up", workers)
 
 
+def lb_urls(stack: auto.Stack) -> dict[str, str]:
+    """What the day-2 tests load: the example service and Eureka through their LoadBalancer addresses."""
+    outputs = stack.outputs()
+    return {"example": outputs["serviceEndpoints"].value[stackfile.EXAMPLE_SERVICE] + "/", "eureka": outputs["eurekaEndpoint"].value + "/actuator/health"}
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     if os.geteuid() != 0:

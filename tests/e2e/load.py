@@ -9,11 +9,13 @@ reached, counting every failure with its time and reason.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -98,3 +100,10 @@ class Load:
         window = f"{self.failures[0].at}-{self.failures[-1].at} s" if self.failures else "none"
         reasons = sorted({f.reason for f in self.failures})[:5]
         return f"{self.sent} requests, {len(self.failures)} failed (window {window}) {reasons}"
+
+
+@contextlib.contextmanager
+def loads(urls: Mapping[str, str], network: ipaddress.IPv4Network, **bounds: float) -> Iterator[dict[str, Load]]:
+    """One Load per URL (name -> URL), all running until the block ends, whatever it raises."""
+    with contextlib.ExitStack() as running:
+        yield {name: running.enter_context(Load(url, network, **bounds)) for name, url in urls.items()}  # type: ignore[arg-type]

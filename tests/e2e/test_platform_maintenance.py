@@ -12,9 +12,8 @@ import time
 import pytest
 from pulumi import automation as auto
 
-from lab.stackfile import EXAMPLE_SERVICE
-from tests.e2e.conftest import Lab
-from tests.e2e.load import Load
+from tests.e2e.conftest import Lab, lb_urls
+from tests.e2e.load import loads
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools.automation import Project
 
@@ -44,8 +43,7 @@ def test_maintenance_drains_a_worker_under_load_and_uncordons_it(local: tuple[Pr
     project, _ = local
     ns = lab.settings.eureka.namespace
     worker, other = (w.name for w in lab.settings.workers[:2])
-    outputs = stack.outputs()
-    urls = {"example": outputs["serviceEndpoints"].value[EXAMPLE_SERVICE] + "/", "eureka": outputs["eurekaEndpoint"].value + "/actuator/health"}
+    urls = lb_urls(stack)
     kc = kubeconfig_of(stack)
     before = pods_by_node(stack, ns)
     assert before.get(worker), f"nothing runs on {worker} to drain: {before}"
@@ -54,10 +52,7 @@ def test_maintenance_drains_a_worker_under_load_and_uncordons_it(local: tuple[Pr
         preview = project.preview(stack)
         ops = {name: op for name, (op, _) in preview.changed().items()}
         assert ops and set(ops.values()) == {"create"} and all(worker in n for n in ops), ops
-        loads = {k: Load(u, lab.instance.network, threads=2, max_seconds=600, max_requests=60_000) for k, u in urls.items()}
-        for load in loads.values():
-            load.__enter__()
-        try:
+        with loads(urls, lab.instance.network, threads=2, max_seconds=600, max_requests=60_000) as running:
             time.sleep(2)
             t0 = time.monotonic()
             stack.up(color="never", on_output=lambda line: None)
@@ -69,18 +64,15 @@ def test_maintenance_drains_a_worker_under_load_and_uncordons_it(local: tuple[Pr
                     break
                 time.sleep(2)
             settled_s = time.monotonic() - t0
-        finally:
-            for load in loads.values():
-                load.__exit__(None, None, None)
         after = pods_by_node(stack, ns)
         node = json.loads(kubectl(kc, "get", "node", worker, "-o", "json").stdout)
         print(f"\n[e2e] maintenance {worker}: up (cordon + drain) {up_s:.1f} s, all ready {settled_s:.1f} s; pods {after}")
-        for k, load in loads.items():
+        for k, load in running.items():
             print(f"[e2e]   {k}: {load.report()}")
         assert node["spec"].get("unschedulable") is True, node["spec"]
         assert not after.get(worker), f"pods left on the drained {worker}: {after}"
         assert all(v.split("/")[0] == v.split("/")[1] for v in ready.values()), ready
-        for k, load in loads.items():
+        for k, load in running.items():
             assert load.sent >= 100 and load.failures == [], f"{k}: {load.report()}"
 
         # Leaving maintenance: the preview deletes exactly the cordon and the drain; up uncordons.

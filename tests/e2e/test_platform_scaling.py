@@ -13,7 +13,7 @@ import pytest
 from pulumi import automation as auto
 
 from tests.e2e.conftest import Lab
-from tests.e2e.load import Load
+from tests.e2e.load import loads
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools.automation import Project
 
@@ -43,35 +43,28 @@ def test_scaling_2_5_2_previews_replicas_alone_and_drops_no_request(local: tuple
     project, _ = local
     outputs = stack.outputs()
     ns = lab.settings.eureka.namespace
-    loads = {
-        name: Load(f"{outputs['serviceEndpoints'].value[output] if output else outputs['eurekaEndpoint'].value}{path}", lab.instance.network,
-                   threads=2, max_seconds=900, max_requests=200_000)
-        for _, _, _, name, output, path in SCALED
-    }  # fmt: skip
-    for load in loads.values():
-        load.__enter__()
+    urls = {name: f"{outputs['serviceEndpoints'].value[output] if output else outputs['eurekaEndpoint'].value}{path}" for _, _, _, name, output, path in SCALED}
     try:
-        for replicas in (5, 2):
-            for key, *_ in SCALED:
-                project.set_path(stack, key, replicas)
-            preview = project.preview(stack)
-            resources = sorted(r for _, r, *_ in SCALED)
-            assert sorted(preview.changed()) == resources and {op for op, _ in preview.changed().values()} == {"update"}, preview.changed()
-            for r in resources:
-                assert preview.detailed(r) == ["spec.replicas"], (r, preview.detailed(r))
-            t0 = time.monotonic()
-            stack.up(color="never", on_output=lambda line: None)
-            up_s = time.monotonic() - t0
-            settled = {name: _ready(lab, stack, kind, name, ns, replicas) for _, _, kind, name, _, _ in SCALED}
-            reports = {n: load.report() for n, load in loads.items()}
-            print(f"\n[e2e] scaled to {replicas}: up {up_s:.1f} s, all ready after {settled}; {reports}")
+        with loads(urls, lab.instance.network, threads=2, max_seconds=900, max_requests=200_000) as running:
+            for replicas in (5, 2):
+                for key, *_ in SCALED:
+                    project.set_path(stack, key, replicas)
+                preview = project.preview(stack)
+                resources = sorted(r for _, r, *_ in SCALED)
+                assert sorted(preview.changed()) == resources and {op for op, _ in preview.changed().values()} == {"update"}, preview.changed()
+                for r in resources:
+                    assert preview.detailed(r) == ["spec.replicas"], (r, preview.detailed(r))
+                t0 = time.monotonic()
+                stack.up(color="never", on_output=lambda line: None)
+                up_s = time.monotonic() - t0
+                settled = {name: _ready(lab, stack, kind, name, ns, replicas) for _, _, kind, name, _, _ in SCALED}
+                reports = {n: load.report() for n, load in running.items()}
+                print(f"\n[e2e] scaled to {replicas}: up {up_s:.1f} s, all ready after {settled}; {reports}")
     finally:  # leave the stack as the suite found it (2 replicas), whatever failed
-        for load in loads.values():
-            load.__exit__()
         for key, *_ in SCALED:
             project.set_path(stack, key, 2)
         stack.up(color="never", on_output=lambda line: None)
-    for name, load in loads.items():
+    for name, load in running.items():
         print(f"[e2e] {name} scaling 2 -> 5 -> 2 under load: {load.report()}")
         assert load.sent >= 100, load.report()
         assert load.failures == [], (name, load.report())

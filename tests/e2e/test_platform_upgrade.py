@@ -20,9 +20,8 @@ from pulumi import automation as auto
 
 from components.upgrade import VERSION_OUTPUT
 from lab import binaries
-from lab.stackfile import EXAMPLE_SERVICE
-from tests.e2e.conftest import Lab
-from tests.e2e.load import Load
+from tests.e2e.conftest import Lab, lb_urls
+from tests.e2e.load import loads
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools.automation import Project
 
@@ -89,22 +88,14 @@ def test_kubernetes_upgrade_in_place_under_load(local: tuple[Project, auto.Stack
     print(f"[e2e] preview: {len(changed)} changes; {announced.strip()}")
 
     # 3. `up` under load through both LoadBalancer addresses.
-    outputs = stack.outputs()
-    urls = {"example": outputs["serviceEndpoints"].value[EXAMPLE_SERVICE] + "/", "eureka": outputs["eurekaEndpoint"].value + "/actuator/health"}
     lines: list[tuple[float, str]] = []
-    loads = {k: Load(u, lab.instance.network, threads=2, max_seconds=900, max_requests=150_000) for k, u in urls.items()}
-    for load in loads.values():
-        load.__enter__()
-    try:
+    with loads(lb_urls(stack), lab.instance.network, threads=2, max_seconds=900, max_requests=150_000) as running:
         time.sleep(2)
         t0 = time.monotonic()
         stack.up(color="never", on_output=lambda line: lines.append((time.monotonic() - t0, line)))
         up_s = time.monotonic() - t0
         time.sleep(3)
-    finally:
-        for load in loads.values():
-            load.__exit__()
-    reports = {k: load.report() for k, load in loads.items()}
+    reports = {k: load.report() for k, load in running.items()}
     print(f"[e2e] upgrade {pinned} -> {target}: up {up_s:.1f} s; {reports}")
 
     # The order, from the hosts' own log lines as the engine printed them.
@@ -131,7 +122,7 @@ def test_kubernetes_upgrade_in_place_under_load(local: tuple[Project, auto.Stack
     # full suite run: one burst of 3.4 s (306 of 17,913) when the drain of the worker announcing
     # the Service's address began, as if MetalLB's L2 announcement moved (cause not proven). So
     # any failure is reported with its bursts, and the test fails on a long or large outage.
-    for k, load in loads.items():
+    for k, load in running.items():
         bursts = load.bursts()
         print(f"[e2e] {k}: {len(load.failures)} of {load.sent} failed; bursts (start s, end s, count): {bursts}")
         assert all(last - first <= 6.0 for first, last, _ in bursts), (k, load.report(), bursts)

@@ -16,8 +16,7 @@ from pulumi import automation as auto
 
 from lab import hosts as lab_hosts
 from lab import instance as lab_instance
-from lab.stackfile import EXAMPLE_SERVICE
-from tests.e2e.conftest import INSTANCE, Lab, lab_up
+from tests.e2e.conftest import INSTANCE, Lab, lab_up, lb_urls
 from tests.e2e.test_etcd_restore import _answers, wait
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl, node_ready
 from tests.e2e.test_platform_maintenance import all_ready
@@ -51,8 +50,7 @@ def test_the_control_plane_and_a_worker_reboot_and_everything_comes_back(local: 
     s = lab.settings
     cp, worker = s.control_plane.name, s.workers[0].name
     ns = s.eureka.namespace
-    outputs = stack.outputs()
-    urls = [outputs["serviceEndpoints"].value[EXAMPLE_SERVICE] + "/", outputs["eurekaEndpoint"].value + "/actuator/health"]
+    urls = list(lb_urls(stack).values())
     images = sorted(i.name for i in s.registry.images)
     kc = kubeconfig_of(stack)
     inst = lab_instance.get(INSTANCE)
