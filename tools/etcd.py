@@ -75,7 +75,10 @@ def run(action: str, stack: str, cwd: Path, snapshot: str = "", timeout: float =
 def fetch_script(env: Mapping[str, str], snapshot: str) -> str:
     """On the host: the snapshot's sha256 and path on stderr, its bytes on stdout."""
     d = shlex.quote(env["DIR"])
-    pick = f"f=$(ls -1t {d}/*.db 2> /dev/null | head -n 1 || true)" if snapshot == "latest" else f"f={d}/{shlex.quote(snapshot.rsplit('/', 1)[-1])}"
+    if snapshot == "latest":  # the newest, as the host script's own list orders them
+        pick = f"f=$(ACTION=list DIR={d} {REMOTE_LIB}/{SCRIPT} | head -n 1 | cut -d' ' -f1 || true); f=${{f:+{d}/$f}}"
+    else:
+        pick = f"f={d}/{shlex.quote(snapshot.rsplit('/', 1)[-1])}"
     return (
         f"set -euo pipefail\n{pick}\n"
         f'if [ -z "$f" ] || [ ! -f "$f" ]; then echo "no snapshot {snapshot} in {env["DIR"]} (python3 -m tools.etcd list)" >&2; exit 3; fi\n'

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from components.remote import SCRIPTS_DIR
 from tests.unit.harness import base_config, run_program
 from tests.unit.test_drift import SIG, Export, secret, urn
 from tools import drift, etcd
@@ -59,6 +60,7 @@ def test_fetch_copies_the_newest_snapshot_checked_and_private(tmp_path, monkeypa
     monkeypatch.setattr(etcd.Engine, "export", lambda self, stack, show_secrets: {})
     monkeypatch.setattr(etcd, "ssh_agent", lambda keys: contextlib.nullcontext(dict(os.environ)))
     monkeypatch.setattr(etcd.SshRunner, "argv", lambda self, c: ["bash", "-s"])
+    monkeypatch.setattr(etcd, "REMOTE_LIB", str(SCRIPTS_DIR))  # the host scripts, as installed
     dest, size, _ = etcd.fetch("local", tmp_path, "latest", tmp_path / "copy.db")
     assert dest.read_bytes() == b"\x00\x01newest" and size == 8 and oct(dest.stat().st_mode & 0o777) == "0o600"
     dest, _, _ = etcd.fetch("local", tmp_path, "scheduled-1.db", tmp_path / "old.db")
