@@ -93,7 +93,6 @@ class EurekaServer(pulumi.ComponentResource):
                 min_available=e.min_available,
                 resources=e.resources,
                 probe_path="/actuator/health",
-                probe_initial_delay=20,
                 stateful=True,
                 env_from_fields={"POD_NAME": "metadata.name"},
                 env={

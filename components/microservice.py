@@ -39,8 +39,10 @@ class MicroserviceArgs:
     min_available: int = 1
     resources: Resources = field(default_factory=lambda: Resources("100m", "128Mi", "500m", "256Mi"))
     probe_path: str = "/"
-    probe_initial_delay: int = 10
-    """Seconds before the first liveness probe, minus 50 (readiness starts at 5 s at most)."""
+    probe_initial_delay: int = 5
+    """Seconds before the first startup probe (the process cannot answer sooner)."""
+    startup_seconds: int = 300
+    """How long a start may take before the kubelet restarts the container (startup probe)."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Plain values; they may name the field and secret variables as $(NAME)."""
     env_from_fields: Mapping[str, str] = field(default_factory=dict)
@@ -105,10 +107,13 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
             *({"name": k, "valueFrom": {"secretKeyRef": {"name": v[0], "key": v[1]}}} for k, v in sorted(a.env_from_secrets.items())),
             *({"name": k, "value": v} for k, v in sorted(a.env.items())),
         ],
-        # Readiness is probed every 3 s from 5 s on: a new pod (a rollout, a replacement after a
-        # node loss) takes traffic within 3 s of answering; liveness stays patient.
-        "readinessProbe": {**probe, "initialDelaySeconds": min(5, a.probe_initial_delay), "periodSeconds": 3, "failureThreshold": 3},
-        "livenessProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay + 50, "failureThreshold": 6},
+        # A start is probed every 3 s from probe_initial_delay on, for up to startup_seconds: a
+        # new pod (a rollout, a replacement after a node loss) takes traffic within 3 s of
+        # answering, and a slow start (JVMs starting together on a busy host) is not killed by
+        # liveness, which only begins once the start succeeded.
+        "startupProbe": {**probe, "initialDelaySeconds": a.probe_initial_delay, "periodSeconds": 3, "failureThreshold": -(-a.startup_seconds // 3)},
+        "readinessProbe": {**probe, "periodSeconds": 3, "failureThreshold": 3},
+        "livenessProbe": {**probe, "failureThreshold": 6},
         "resources": {
             "requests": {"cpu": a.resources.cpu_request, "memory": a.resources.memory_request},
             "limits": {"cpu": a.resources.cpu_limit, "memory": a.resources.memory_limit},

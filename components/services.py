@@ -58,7 +58,6 @@ def user_services(
                 min_available=svc.min_available,
                 resources=svc.resources,
                 probe_path=svc.probe_path,
-                probe_initial_delay=15,
                 env=env,
                 env_from_fields=fields,
                 env_from_secrets={k: tuple(v.split("/", 1)) for k, v in svc.secret_env.items()},  # type: ignore[misc]

@@ -205,6 +205,23 @@ def stop(h: LabHost) -> None:
     h.pid_file.unlink(missing_ok=True)
 
 
+def init_pid(h: LabHost) -> int:
+    """The PID (in this machine's namespace) of the host's own init: the nspawn process's child."""
+    pid = running(h)
+    if not pid:
+        raise ToolError(f"{h.id} is not running")
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    if not children:
+        raise ToolError(f"{h.id}: nspawn {pid} has no init yet")
+    return children[0]
+
+
+def inside(h: LabHost, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Runs `cmd` inside the host without SSH (nsenter into its init's namespaces): for what
+    must work while the host's SSH server is down, such as starting it again."""
+    return subprocess.run(["nsenter", "-t", str(init_pid(h)), "-m", "-u", "-i", "-n", "-p", "--", *cmd], capture_output=True, text=True, timeout=timeout)
+
+
 def power_off(h: LabHost) -> int:
     """A power cut, not a shutdown: SIGKILL to the host's init (the kernel then kills every
     process of its PID namespace: kubelet, containerd, the pods) and to its nspawn. Its disk
