@@ -11,7 +11,7 @@ from components.eureka import EurekaServer, EurekaServerArgs
 from components.maintenance import NodeMaintenance, NodeMaintenanceArgs
 from components.metallb import LoadBalancer, LoadBalancerArgs
 from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
-from components.previous import EXPIRY_OUTPUT
+from components.previous import EXPIRY_OUTPUT, RENEWALS_OUTPUT
 from components.sdk import drop_sdk_debug_messages
 from components.services import user_services
 from components.settings import load_settings
@@ -55,3 +55,4 @@ pulumi.export("serviceEndpoints", {name: svc.endpoint for name, svc in services.
 pulumi.export("nodeNames", cluster.node_names)
 pulumi.export(VERSION_OUTPUT, cluster.kubernetes_version)
 pulumi.export(EXPIRY_OUTPUT, cluster.certificate_expiry)
+pulumi.export(RENEWALS_OUTPUT, cluster.certificate_renewals)

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .control_plane import ControlPlane, ControlPlaneArgs
-from .previous import last_deployment, pki_warning
+from .previous import Renewals, last_deployment
 from .registry import ImageRegistry, ImageRegistryArgs
 from .settings import Settings
 from .worker import WorkerNode, WorkerNodeArgs
@@ -35,13 +35,18 @@ class Cluster(pulumi.ComponentResource):
         ready: the workers' readiness steps (workloads depend on them).
         certificate_expiry: host -> certificate name -> notAfter (UTC, ISO 8601), for every
             certificate the bootstrap made (validity: pki.caValidityDays, pki.certValidityDays).
+        certificate_renewals: host -> the mark of its last renewal (components/previous.py), for
+            the next run to compare with.
     """
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("vm-platform:cluster:Cluster", name, None, opts)
         s = args.settings
         previous = last_deployment(s, self)
-        self.control_plane = ControlPlane(s.control_plane.name, ControlPlaneArgs(s, previous), pulumi.ResourceOptions(parent=self))
+        # From the last deployment's certificateExpiry: leaf certificates near expiry are renewed
+        # (the preview says so, with the restarts), CAs near expiry get a warning.
+        self.renewals = Renewals(s, previous, self)
+        self.control_plane = ControlPlane(s.control_plane.name, ControlPlaneArgs(s, previous, self.renewals), pulumi.ResourceOptions(parent=self))
         self.registry = ImageRegistry(f"{s.control_plane.name}-registry", ImageRegistryArgs(s, self.control_plane), pulumi.ResourceOptions(parent=self))
         # One worker at a time through a Kubernetes upgrade: each waits for the one before it.
         self.workers: list[WorkerNode] = []
@@ -68,7 +73,7 @@ class Cluster(pulumi.ComponentResource):
         hosts = [s.control_plane.name, *(w.node_name for w in self.workers)]
         expiry = [self.control_plane.certificate_expiry, *(w.certificate_expiry for w in self.workers)]
         self.certificate_expiry = pulumi.Output.all(*expiry).apply(lambda per_host: dict(zip(hosts, per_host, strict=True)))
-        pki_warning(s, previous, self)  # from the last deployment's certificateExpiry: a warning in preview
+        self.certificate_renewals = self.renewals.output()
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
@@ -86,5 +91,6 @@ class Cluster(pulumi.ComponentResource):
                 "node_names": self.node_names,
                 "kubernetes_version": self.kubernetes_version,
                 "certificate_expiry": self.certificate_expiry,
+                "certificate_renewals": self.certificate_renewals,
             }
         )

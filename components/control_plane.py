@@ -12,8 +12,9 @@ import pulumi
 
 from . import remote as r
 from .binaries import ETCD_BINARIES, KUBERNETES_CONTROL_PLANE_BINARIES, install_binaries
+from .previous import Renewals
 from .settings import Host, Settings
-from .steps import CommandStep, HostSteps
+from .steps import CommandStep, HostSteps, Step
 from .upgrade import check_version_change
 
 ETCD_PREFIX = "/coreos.com/network"
@@ -25,6 +26,8 @@ class ControlPlaneArgs:
     """The validated stack settings."""
     previous: pulumi.StackReference
     """The stack's last deployment (components/previous.py): its Kubernetes version."""
+    renewals: Renewals
+    """Certificate renewal from the last deployment's expiry dates (components/previous.py)."""
 
 
 def hosts_lines(settings: Settings, host: Host) -> str:
@@ -113,8 +116,11 @@ class ControlPlane(pulumi.ComponentResource):
             "API_PORT": n.api_server_port,
             "CA_DAYS": s.pki.ca_validity_days,
             "CERT_DAYS": s.pki.cert_validity_days,
+            "RENEW": args.renewals.mark(host.name),
         }
+        self.renewals = args.renewals
         self.pki = steps.run("pki", "pki-init.sh", env=pki_env, delete=("remove-pki.sh", {}), after=[self.prereqs])
+        self._pki_env = pki_env
         bins = install_binaries(steps, s, ETCD_BINARIES, after=[self.prereqs])
         # Before any Kubernetes binary is replaced: refuse a downgrade or a skipped minor version,
         # and snapshot etcd when the version changes (upgrade-gate.sh).
@@ -130,7 +136,7 @@ class ControlPlane(pulumi.ComponentResource):
             after=[self.pki, bins["etcdctl"]],
         )
         bins.update(install_binaries(steps, s, KUBERNETES_CONTROL_PLANE_BINARIES, after=[self.prereqs, self.upgrade_gate]))
-        self.ca_bundle = self.pki.stdout.apply(without_expiry)
+        self.ca_bundle = steps.run("ca-bundle", "ca-bundle.sh", env={"CA_DAYS": s.pki.ca_validity_days}, after=[self.pki]).stdout
         self.certificate_expiry = self.pki.stdout.apply(certificate_expiry)
 
         etcd = self._etcd(s, host, bins)
@@ -156,15 +162,41 @@ class ControlPlane(pulumi.ComponentResource):
             "read-kubeconfig.sh",
             env={"API_SERVER": self.api_server_endpoint},
             secret=True,
+            reads=[self.pki_read("admin")],
             after=[self.api_server_ready, bins["kubectl"]],
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
         self.register_outputs({"kubeconfig": self.kubeconfig, "api_server_endpoint": self.api_server_endpoint, "ca_bundle": self.ca_bundle})
 
+    def pki_read(self, *certificates: str) -> CommandStep:
+        """The PKI step as read by a service of these certificates: its digest is what decides
+        them (the settings they are issued from, and a renewal mark that names one of them), so
+        the service restarts when they are issued again, and not for another's change or an edit
+        of the script's text alone (a change to what it issues needs a setting)."""
+        inputs = {
+            "etcd-server": ("CP_NAME", "CP_ADDR"),
+            "apiserver": ("CP_NAME", "CP_ADDR", "SERVICE_IP", "CLUSTER_DOMAIN"),
+            "registry": ("CP_NAME", "CP_ADDR"),
+            "controller-manager": ("API_PORT",),
+            "scheduler": ("API_PORT",),
+            "admin": ("API_PORT",),
+        }
+        env = self._pki_env
+        keys = sorted({"CERT_DAYS", *(k for c in certificates for k in inputs.get(c, ()))})
+        fixed = r.shell_env({k: env[k] for k in keys})
+
+        def digest(mark: object) -> str:
+            named = set(str(mark or "").split("@")[0].split(","))
+            return r.sha256(fixed + (f" RENEW={mark}" if named & set(certificates) else ""))
+
+        return Step(self.pki.command, pulumi.Output.from_input(env["RENEW"]).apply(digest))
+
     def _etcd(self, s: Settings, host: Host, bins: dict[str, CommandStep]) -> CommandStep:
         text = r.render("etcd.service", name=host.name, address=host.address, nofile=s.runtime.max_open_files)
         unit = self.steps.unit("etcd", text, data_dir="/var/lib/etcd", after=[self.pki, bins["etcd"]])
-        return self.steps.restart("etcd", reads=[unit, bins["etcd"]], health="vmp_etcdctl endpoint health", after=[bins["etcdctl"]])
+        return self.steps.restart(
+            "etcd", reads=[unit, bins["etcd"], self.pki_read("etcd-server")], health="vmp_etcdctl endpoint health", after=[bins["etcdctl"]]
+        )
 
     def _api_server(self, s: Settings, host: Host, bins: dict[str, CommandStep], etcd: CommandStep) -> CommandStep:
         n = s.network
@@ -179,7 +211,13 @@ class ControlPlane(pulumi.ComponentResource):
         )
         unit = self.steps.unit("kube-apiserver", text, after=[self.pki, bins["kube-apiserver"]])
         health = f"vmp_admin_curl https://127.0.0.1:{n.api_server_port}/readyz"
-        return self.steps.restart("kube-apiserver", reads=[unit, bins["kube-apiserver"]], health=health, timeout=180, after=[etcd])
+        return self.steps.restart(
+            "kube-apiserver",
+            reads=[unit, bins["kube-apiserver"], self.pki_read("apiserver", "apiserver-kubelet-client", "apiserver-etcd-client")],
+            health=health,
+            timeout=180,
+            after=[etcd],
+        )
 
     def _controllers(self, s: Settings, bins: dict[str, CommandStep]) -> list[CommandStep]:
         """kube-controller-manager and kube-scheduler: both wait for the API server. Returns
@@ -204,7 +242,7 @@ class ControlPlane(pulumi.ComponentResource):
             restarts.append(
                 self.steps.restart(
                     unit_name,
-                    reads=[unit, bins[unit_name]],
+                    reads=[unit, bins[unit_name], self.pki_read(unit_name.removeprefix("kube-"))],  # its kubeconfig's certificate
                     health=f"curl -fsk https://127.0.0.1:{port}/healthz",
                     after=[self.api_server_ready],
                 )
@@ -217,7 +255,7 @@ class ControlPlane(pulumi.ComponentResource):
         return on_control_plane.run(
             "sign",
             "sign-node.sh",
-            env={"NODE_NAME": node.name, "NODE_ADDR": node.address, "CERT_DAYS": self.cert_days},
+            env={"NODE_NAME": node.name, "NODE_ADDR": node.address, "CERT_DAYS": self.cert_days, "RENEW": self.renewals.mark(node.name)},
             stdin=csrs,
             after=[self.pki],
         )

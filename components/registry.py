@@ -84,7 +84,7 @@ class ImageRegistry(pulumi.ComponentResource):
         unit = steps.unit("vm-platform-registry", unit_text, name="unit", after=[*reads, *prepared])
         scheme = "https" if reg.tls else "http"
         health = f"curl -s -o /dev/null --cacert /etc/vm-platform/pki/ca.crt {scheme}://127.0.0.1:{reg.port}/v2/"
-        service = steps.restart("vm-platform-registry", reads=[*reads, unit], name="restart", health=health)
+        service = steps.restart("vm-platform-registry", reads=[*reads, unit, *([cp.pki_read("registry")] if reg.tls else [])], name="restart", health=health)
         self.service = service.command
         client_certs = steps.file("client-trust", "/etc/vm-platform/registry/client-certs/ca.crt", ca, after=[cp.pki])
 

@@ -187,6 +187,8 @@ class HostSteps:
         secret: stdin carries a secret or stdout is one, so output logging is off and stdout and
             stderr are stored as secrets. Other steps log only stderr, where the scripts write
             their human lines; stdout is machine data (CA bundles, stamps) the program reads.
+        env: values may be Outputs (known in preview, e.g. from the last deployment); a value
+            that is or resolves to None is left out of the command line.
         delete: (script, env) that undoes the step on `pulumi destroy`.
         digest: defaults to the sha256 of stdin, when there is one.
         """
@@ -196,14 +198,26 @@ class HostSteps:
             if read.digest is None:
                 raise TypeError(f"{self.prefix}-{name} reads {read.command._name}, which has no digest to key on")
             triggers.append(read.digest)
-        create: pulumi.Input[str] = r.command_line(script, env or {})
-        if delete and triggers:
+        keys = list(env or {})
+        values = [(env or {})[k] for k in keys]
+        read_key = bool(delete and triggers)
+        if read_key:
             # A step that undoes itself on delete must not be replaced: the replacement's
             # create runs first and the old step's delete then undoes it (and against a rebuilt
             # host, whose key changed, the old delete cannot even connect). What it reads goes
             # into its command line instead: a change is an update, which runs create again.
-            create = pulumi.Output.all(*triggers).apply(lambda digests: r.command_line(script, {**(env or {}), "VMP_READS": r.sha256("|".join(digests))[:16]}))
+            keys.append("VMP_READS")
+            values.append(pulumi.Output.all(*triggers).apply(lambda digests: r.sha256("|".join(digests))[:16]))
             triggers = []
+
+        def line(resolved: Sequence[object]) -> str:
+            return r.command_line(script, {k: v for k, v in zip(keys, resolved, strict=True) if v is not None})
+
+        create: pulumi.Input[str]
+        if any(isinstance(v, pulumi.Output) for v in values):
+            create = pulumi.Output.all(*values).apply(line)
+        else:
+            create = line(values)
         command = remote.Command(
             f"{self.prefix}-{name}",
             connection=self.target.connection,

@@ -5,7 +5,10 @@
 # certificates (public) as name=base64 lines for the workers, and an "expiry" line (pki_expiry)
 # for every certificate on this host.
 # Usage: CP_NAME=master CP_ADDR=10.0.0.1 SERVICE_IP=10.254.0.1 CLUSTER_DOMAIN=cluster.local API_PORT=6443 \
-#        [CA_DAYS=3650] [CERT_DAYS=365] pki-init.sh
+#        [CA_DAYS=3650] [CERT_DAYS=365] [RENEW=name,name@notAfter] pki-init.sh
+# RENEW (components/previous.py: leaf certificates the last deployment reported within
+# pki.renewDays of expiry) reissues those certificates with their own keys; CAs are never renewed
+# here (README, Certificate lifetime).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -13,6 +16,15 @@ set -euo pipefail
 . "$(dirname "$0")/pki-lib.sh"
 : "${CP_NAME:?}" "${CP_ADDR:?}" "${SERVICE_IP:?}" "${CLUSTER_DOMAIN:?}" "${API_PORT:?}"
 install -d -m 0700 "$PKI"
+renew=${RENEW:-}
+renew=${renew%@*}
+for name in ${renew//,/ }; do
+  case $name in
+    ca | etcd-ca) log "RENEW names the CA '$name': CAs are rotated by hand (README)"; exit 1 ;;
+    *[!a-z-]* | '') log "RENEW: not a certificate name: '$name'"; exit 1 ;;
+  esac
+  rm -f "$PKI/$name.stamp"  # issue() then signs it again
+done
 new_ca ca vm-platform-ca
 new_ca etcd-ca vm-platform-etcd-ca
 new_key "$PKI/sa.key"

@@ -525,3 +525,17 @@ def certificates_expire_before_the_ca(r: Reader, s: Settings, hosts: Placed) -> 
         r.problem("pki.certValidityDays", f"at most pki.caValidityDays ({ca}): a certificate must not outlive its CA", cert, ca, 365)
     else:
         r.problem("pki.caValidityDays", f"at least pki.certValidityDays ({cert}): a certificate must not outlive its CA", ca, cert, 3650)
+
+
+@rule
+def renewal_window_inside_the_validity(r: Reader, s: Settings, hosts: Placed) -> None:
+    """A renewal window as long as a certificate's life would renew it on every `up`."""
+    days, cert = s.pki.renew_days, s.pki.cert_validity_days
+    if days is None or cert is None or days < cert or not r.written("pki.renewDays"):
+        return  # the default shrinks to fit (components/previous.py window_days)
+    r.problem(
+        "pki.renewDays",
+        f"less than pki.certValidityDays ({cert}): a window that long would renew every certificate on every up",
+        days,
+        30 if cert > 30 else round(cert / 3, 3),
+    )

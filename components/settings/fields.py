@@ -122,6 +122,35 @@ class Int(Kind):
         return as_int(v)
 
 
+def as_number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str) and re.fullmatch(r"-?\d+(\.\d+)?", v.strip()):
+        return float(v)
+    return None
+
+
+class Number(Kind):
+    """A number, fractions allowed (for durations in days that a test shortens to minutes)."""
+
+    yaml_type = "number"
+
+    def __init__(self, lo: float, hi: float) -> None:
+        super().__init__(f"a number from {lo:g} to {hi:g}")
+        self.lo, self.hi = lo, hi
+        self.shape = f"number {lo:g}-{hi:g}"
+
+    def ok(self, v: Any) -> bool:
+        n = as_number(v)
+        return n is not None and self.lo <= n <= self.hi
+
+    def convert(self, v: Any) -> Any:
+        n = as_number(v)
+        return int(n) if n is not None and n.is_integer() else n
+
+
 class Bool(Kind):
     yaml_type = "boolean"
     shape = "true \\| false"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .core import Edit, Reader
-from .fields import REMOVE, Bool, Choice, FreeMap, Int, Kind, Names, Spec, Text, as_bool, as_int, setting
+from .fields import REMOVE, Bool, Choice, FreeMap, Int, Kind, Names, Number, Spec, Text, as_bool, as_int, setting
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost of every preview)
 if TYPE_CHECKING:
@@ -99,7 +99,11 @@ class PkiSettings:
 
     ca_validity_days: int = setting(Int(30, 36500), 3650, "validity of the cluster CA, in days")
     cert_validity_days: int = setting(Int(1, 3650), 365, "validity of each certificate the CA signs, in days (at most caValidityDays)")
-    warn_days: int = setting(Int(0, 3650), 30, "a preview warns about every certificate that expires within this many days (0: never)")
+    renew_days: float = setting(
+        Number(0, 3650),
+        30,
+        "`up` renews every leaf certificate that expires within this many days (the preview shows it and the restarts first); a CA in it gets a warning (0: never; fractions allowed; unset, at most a third of certValidityDays)",
+    )
 
 
 KUBELET = Spec(

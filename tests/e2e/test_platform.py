@@ -119,8 +119,9 @@ def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab:
             eventually(peers_available, 240, "every Eureka replica listing the others as available-replicas")
         except AssertionError as e:
             raise AssertionError(f"{e}; last answers (available, unavailable, registered): {seen[-3:]}") from None
-    # Each server registered itself; the registry (replicated) holds every replica.
-    instances = eventually(lambda: (i := _apps(endpoint).get("EUREKA-SERVER")) and len(i) == replicas and i, 60, "both servers in the registry")
+    # Each server registered itself; the registry (replicated) holds every replica. (A server
+    # registers 40 s after its start, then replicates: after a restart that takes a while.)
+    instances = eventually(lambda: (i := _apps(endpoint).get("EUREKA-SERVER")) and len(i) == replicas and i, 150, "both servers in the registry")
     assert sorted(i["hostName"].split(".")[0] for i in instances) == [f"eurekaserver-{n}" for n in range(replicas)]
 
 

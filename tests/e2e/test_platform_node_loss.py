@@ -20,8 +20,8 @@ from components.eureka import APP as EUREKA
 from lab import hosts as lab_hosts
 from lab import instance as lab_instance
 from lab.stackfile import EXAMPLE_SERVICE
-from tests.e2e.conftest import INSTANCE, Lab, lab_up
-from tests.e2e.load import Load
+from tests.e2e.conftest import INSTANCE, Lab, lab_up, lb_urls
+from tests.e2e.load import Load, loads
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl, node_ready
 from tests.e2e.test_platform_maintenance import pods_by_node
 from tools.automation import Project
@@ -109,7 +109,16 @@ def test_losing_a_worker_moves_its_pods_within_the_bound_and_it_rejoins(local: t
         if ds.get("numberReady") == ds.get("desiredNumberScheduled"):
             break
         time.sleep(2)
-    time.sleep(15)
+    # Settled means answering: through both LoadBalancer addresses, a 10 s run with no failure
+    # (within 120 s), so the next test's load does not meet the address still moving.
+    settled, t4 = None, time.monotonic()
+    while settled is None and time.monotonic() - t4 < 120:
+        with loads(lb_urls(stack), lab.instance.network, threads=1, max_seconds=10, max_requests=5_000) as probe:
+            time.sleep(10)
+        if not any(p.failures for p in probe.values()):
+            settled = time.monotonic() - t3
+    print(f"[e2e] {victim.name} back: the LoadBalancer addresses answer without a failure {settled} s after the speakers were Ready")
+    assert settled is not None, {k: p.report() for k, p in probe.items()}
     assert lab_instance.get(INSTANCE).current_workers() == len(s.workers)
 
     # The loss itself, asserted once the host is back (a failure above leaves no host down).

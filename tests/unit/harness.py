@@ -102,6 +102,8 @@ class RecordingMocks(Mocks):
             create = args.inputs.get("create", "")
             if "pki-init.sh" in create:
                 outputs["stdout"] = f"ca={FAKE_CA}\netcd_ca={FAKE_CA}\nexpiry={FAKE_EXPIRY}"
+            elif "ca-bundle.sh" in create:
+                outputs["stdout"] = f"ca={FAKE_CA}\netcd_ca={FAKE_CA}\n"
             elif "read-kubeconfig.sh" in create:
                 outputs["stdout"] = "apiVersion: v1\nkind: Config\n"
             elif "node-keys.sh" in create:

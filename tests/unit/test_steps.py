@@ -251,3 +251,22 @@ def test_no_step_that_undoes_itself_is_ever_replaced(dev):
     cni = dev.resources["centos-minion-1-cni-config"].inputs
     # It follows flanneld's restart (a restart's digest is its id, new with every restart).
     assert f"VMP_READS={r.sha256('centos-minion-1-flanneld-restart-id')[:16]} " in cni["create"]
+
+
+def test_an_env_value_may_be_an_output_and_a_none_one_is_left_out():
+    """What the last deployment decides (a renewal mark) goes into a command line as an Output;
+    None leaves the command line as it was without it."""
+
+    def program() -> None:
+        holder = Holder("h1")
+        steps = st.HostSteps(target(), holder, "h1")
+        marked = steps.run("marked", "prereqs.sh", env={"A": "1", "RENEW": pulumi.Output.from_input("x@2027-01-01T00:00:00Z")})
+        unmarked = steps.run("unmarked", "prereqs.sh", env={"A": "1", "RENEW": pulumi.Output.from_input(None)})
+        plain = steps.run("plain", "prereqs.sh", env={"A": "1"})
+        del marked, unmarked, plain
+        steps.done()
+
+    m = run_mocked(program)
+    marked, unmarked, plain = (m.resources[f"h1-{n}"].inputs["create"] for n in ("marked", "unmarked", "plain"))
+    assert "RENEW=x@2027-01-01T00:00:00Z " in marked
+    assert unmarked == plain and "RENEW" not in plain

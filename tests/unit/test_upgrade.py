@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pulumi
 import pytest
 
-from components.previous import expiring
 from components.remote import SCRIPTS_DIR
 from components.upgrade import VERSION_OUTPUT, plan, refusal
 from tests.unit.harness import RecordingMocks, base_config, run_program
@@ -123,31 +120,3 @@ def test_a_first_deployment_has_no_previous_version_to_check():
     cfg["kubernetesVersion"] = "v1.35.0"
     mocks = run_program(cfg, preview=True)
     assert f"{CP}-upgrade-gate" in mocks.resources
-
-
-# ---------------------------------------------------------------- certificates near expiry
-
-
-def test_certificates_within_warn_days_are_listed_soonest_first():
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    expiry = {CP: {"apiserver": "2026-12-20T00:00:00Z", "ca": "2036-01-01T00:00:00Z"}, W1: {"kubelet": "2026-12-05T12:00:00Z", "bad": "soon"}}
-    assert [(h, n) for h, n, _, _ in expiring(expiry, 30, now)] == [(W1, "kubelet"), (CP, "apiserver")]
-    assert expiring(expiry, 3, now) == [] and expiring(None, 30, now) == []
-
-
-def test_the_preview_warns_about_certificates_near_expiry_from_the_last_deployment(capsys):
-    soon = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    far = (datetime.now(UTC) + timedelta(days=300)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    warnings: list[str] = []
-    real = pulumi.log.warn
-    pulumi.log.warn = lambda msg, resource=None, *a, **k: warnings.append(msg)  # type: ignore[assignment]
-    try:
-        run_program(base_config(), preview=True, previous_outputs={"certificateExpiry": {CP: {"apiserver": soon, "admin": far}}})
-        assert len(warnings) == 1 and f"{CP} apiserver {soon}" in warnings[0] and "admin" not in warnings[0] and "pki.warnDays" in warnings[0], warnings
-        warnings.clear()
-        cfg = base_config()
-        cfg["pki"] = {**cfg.get("pki", {}), "warnDays": 5}
-        run_program(cfg, preview=True, previous_outputs={"certificateExpiry": {CP: {"apiserver": soon}}})
-        assert warnings == []
-    finally:
-        pulumi.log.warn = real  # type: ignore[assignment]
