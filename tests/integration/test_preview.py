@@ -24,9 +24,9 @@ SECRETS = {"dev": {"sshPrivateKey": KEY}, "prod": {"sshPrivateKey": KEY, "regist
 # on the control plane: its certificate signing, readiness check, flannel lease, and the drain and
 # uncordon of a Kubernetes upgrade.
 COMMANDS_PER_WORKER = 26
-# 23 control-plane steps (the upgrade gate, the etcd snapshot timer and etcdutl among them) + the registry: config, unit, restart, trust, 5 image pushes (pause,
+# 24 control-plane steps (the upgrade gate, the etcd snapshot timer, etcdutl and the CA bundle among them) + the registry: config, unit, restart, trust, 5 image pushes (pause,
 # eureka-server, coredns, metallb controller and speaker).
-COMMANDS_CONTROL_PLANE = 32
+COMMANDS_CONTROL_PLANE = 33
 
 
 @pytest.fixture(scope="module")
