@@ -45,13 +45,6 @@ def expiring(expiry: object, days: float, now: datetime) -> list[tuple[str, str,
 RENEWALS_OUTPUT = "certificateRenewals"
 
 
-def window_days(settings: Settings) -> float:
-    """The renewal window: pki.renewDays, or a third of pki.certValidityDays when the default
-    would not fit inside it (a renewDays set that long is refused by the settings check)."""
-    days, validity = settings.pki.renew_days, settings.pki.cert_validity_days
-    return days if days < validity else round(validity / 3, 3)
-
-
 def renewal_mark(last_mark: object, certs: object, days: float, now: datetime) -> str | None:
     """A host's renewal mark: the RENEW value its signing step gets (pki-init.sh, sign-node.sh).
 
@@ -73,7 +66,7 @@ class Renewals:
     pki.renewDays (CA rotation is manual: README, Certificate lifetime)."""
 
     def __init__(self, settings: Settings, previous: pulumi.StackReference, parent: pulumi.Resource, now: datetime | None = None) -> None:
-        self.days = window_days(settings)
+        self.days = settings.pki.renewal_window_days
         self.now = now or datetime.now(UTC)
         self.expiry = previous.get_output(EXPIRY_OUTPUT)
         self.last = previous.get_output(RENEWALS_OUTPUT)

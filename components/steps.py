@@ -200,8 +200,7 @@ class HostSteps:
             triggers.append(read.digest)
         keys = list(env or {})
         values = [(env or {})[k] for k in keys]
-        read_key = bool(delete and triggers)
-        if read_key:
+        if delete and triggers:
             # A step that undoes itself on delete must not be replaced: the replacement's
             # create runs first and the old step's delete then undoes it (and against a rebuilt
             # host, whose key changed, the old delete cannot even connect). What it reads goes

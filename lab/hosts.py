@@ -205,12 +205,20 @@ def stop(h: LabHost) -> None:
     h.pid_file.unlink(missing_ok=True)
 
 
+def _children(pid: int) -> list[int]:
+    """The child PIDs of `pid` (for an nspawn process: the container's init)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def init_pid(h: LabHost) -> int:
     """The PID (in this machine's namespace) of the host's own init: the nspawn process's child."""
     pid = running(h)
     if not pid:
         raise ToolError(f"{h.id} is not running")
-    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    children = _children(pid)
     if not children:
         raise ToolError(f"{h.id}: nspawn {pid} has no init yet")
     return children[0]
@@ -229,10 +237,7 @@ def power_off(h: LabHost) -> int:
     pid = running(h)
     if not pid:
         raise ToolError(f"{h.id} is not running")
-    try:
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        children = []
+    children = _children(pid)
     for child in children:  # the container's PID 1
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)

@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable, Sequence
 
 from .core import Edit, Reader
-from .fields import MISSING, REMOVE
+from .fields import MISSING, REMOVE, spec_of
 from .hosts import Host, free_addresses
 from .registry import default_archive, expand, parse_image
-from .runtime import VERSION_PLACEHOLDER
+from .runtime import VERSION_PLACEHOLDER, PkiSettings, window_days
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost of every preview)
 if TYPE_CHECKING:
@@ -532,10 +532,11 @@ def renewal_window_inside_the_validity(r: Reader, s: Settings, hosts: Placed) ->
     """A renewal window as long as a certificate's life would renew it on every `up`."""
     days, cert = s.pki.renew_days, s.pki.cert_validity_days
     if days is None or cert is None or days < cert or not r.written("pki.renewDays"):
-        return  # the default shrinks to fit (components/previous.py window_days)
+        return  # the default shrinks to fit (PkiSettings.renewal_window_days)
+    default = spec_of(PkiSettings, "renew_days").default
     r.problem(
         "pki.renewDays",
         f"less than pki.certValidityDays ({cert}): a window that long would renew every certificate on every up",
         days,
-        30 if cert > 30 else round(cert / 3, 3),
+        window_days(default, cert),
     )

@@ -106,22 +106,6 @@ class Text(Kind):
         return str(v) if self.coerce else v
 
 
-class Int(Kind):
-    yaml_type = "integer"
-
-    def __init__(self, lo: int, hi: int) -> None:
-        super().__init__(f"an integer from {lo} to {hi}")
-        self.lo, self.hi = lo, hi
-        self.shape = f"integer {lo}-{hi}"
-
-    def ok(self, v: Any) -> bool:
-        n = as_int(v)
-        return n is not None and self.lo <= n <= self.hi
-
-    def convert(self, v: Any) -> Any:
-        return as_int(v)
-
-
 def as_number(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
@@ -133,22 +117,44 @@ def as_number(v: Any) -> float | None:
 
 
 class Number(Kind):
-    """A number, fractions allowed (for durations in days that a test shortens to minutes)."""
+    """A number from lo to hi; fractions allowed (durations in days that a test shortens to minutes)."""
 
     yaml_type = "number"
+    noun, word = "a number", "number"
 
     def __init__(self, lo: float, hi: float) -> None:
-        super().__init__(f"a number from {lo:g} to {hi:g}")
+        super().__init__(f"{self.noun} from {self.text(lo)} to {self.text(hi)}")
         self.lo, self.hi = lo, hi
-        self.shape = f"number {lo:g}-{hi:g}"
+        self.shape = f"{self.word} {self.text(lo)}-{self.text(hi)}"
+
+    @staticmethod
+    def text(n: float) -> str:
+        return f"{n:g}"
+
+    def parse(self, v: Any) -> float | None:
+        return as_number(v)
 
     def ok(self, v: Any) -> bool:
-        n = as_number(v)
+        n = self.parse(v)
         return n is not None and self.lo <= n <= self.hi
 
     def convert(self, v: Any) -> Any:
-        n = as_number(v)
-        return int(n) if n is not None and n.is_integer() else n
+        n = self.parse(v)
+        return int(n) if isinstance(n, float) and n.is_integer() else n
+
+
+class Int(Number):
+    """A whole number from lo to hi."""
+
+    yaml_type = "integer"
+    noun, word = "an integer", "integer"
+
+    @staticmethod
+    def text(n: float) -> str:
+        return str(n)
+
+    def parse(self, v: Any) -> int | None:  # type: ignore[override]
+        return as_int(v)
 
 
 class Bool(Kind):

@@ -105,6 +105,16 @@ class PkiSettings:
         "`up` renews every leaf certificate that expires within this many days (the preview shows it and the restarts first); a CA in it gets a warning (0: never; fractions allowed; unset, at most a third of certValidityDays)",
     )
 
+    @property
+    def renewal_window_days(self) -> float:
+        """renew_days, or a third of cert_validity_days when that is shorter: what the default
+        shrinks to (a renewDays written that long is refused: checks.py)."""
+        return window_days(self.renew_days, self.cert_validity_days)
+
+
+def window_days(renew_days: float, cert_validity_days: int) -> float:
+    return renew_days if renew_days < cert_validity_days else round(cert_validity_days / 3, 3)
+
 
 KUBELET = Spec(
     FreeMap(r"[a-zA-Z][a-zA-Z0-9]*", "a map of KubeletConfiguration fields (camelCase) to values"),
