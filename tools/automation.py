@@ -8,6 +8,7 @@ its own file backend and its own throwaway passphrase.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ import yaml
 from pulumi import automation as auto
 
 from . import engine
-from .common import ROOT
+from .common import ROOT, progress
 
 # What the program needs: itself, and the pack's image-reference grammar it shares
 # (components/settings reads references as the pack does).
@@ -32,7 +33,7 @@ TEST_PASSPHRASE = "throwaway-test-passphrase"
 
 def engine_env(backend: Path) -> tuple[Path, dict[str, str]]:
     engine_dir = engine.ensure()
-    env = {**engine.env(engine_dir), "PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": TEST_PASSPHRASE}
+    env = {**engine.env(engine_dir), "PULUMI_BACKEND_URL": engine.file_backend(backend), "PULUMI_CONFIG_PASSPHRASE": TEST_PASSPHRASE}
     return engine_dir, env
 
 
@@ -177,6 +178,10 @@ class Project:
 
 def new_project(stack_files: dict[str, dict[str, Any]]) -> Project:
     tmp = Path(tempfile.mkdtemp(prefix="vmp-engine-"))
+    if os.environ.get("VMP_KEEP") == "1":  # a throwaway project and its state, removed at exit unless kept
+        progress(f"kept: {tmp}")
+    else:
+        atexit.register(shutil.rmtree, tmp, True)
     backend = tmp / "state"
     backend.mkdir()
     engine_dir, env = engine_env(backend)

@@ -18,11 +18,13 @@ checks and automatic plugin downloads off (a missing plugin fails loudly instead
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -46,13 +48,83 @@ def backend_dir() -> Path:
     return d
 
 
-def env(engine: Path | None = None) -> dict[str, str]:
+FILE_BACKEND = "file://"
+# A file backend's blob store (gocloud fileblob) rewrites each object's ".attrs" sidecar in
+# place (truncate, then write): a read racing a write decodes an empty sidecar and fails with
+# "failed to load checkpoint: EOF". The program reads its own stack (components/previous.py)
+# while the engine writes that stack's checkpoint, so it hit this in CI. Without sidecars
+# (metadata=skip) every object is replaced by one rename, and a read sees the old or the new.
+FILE_BACKEND_QUERY = "metadata=skip"
+
+
+def file_backend(path: Path | str) -> str:
+    """The backend URL of a state directory."""
+    return f"{FILE_BACKEND}{path}?{FILE_BACKEND_QUERY}"
+
+
+def backend_url(url: str) -> str:
+    """A backend URL as the tools pass it to the engine: a file backend without a `metadata`
+    setting gets metadata=skip (see FILE_BACKEND_QUERY); any other URL is unchanged."""
+    if not url.startswith(FILE_BACKEND) or "metadata=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{FILE_BACKEND_QUERY}"
+
+
+def backend_path(url: str) -> Path:
+    """The state directory of a file backend URL."""
+    if not url.startswith(FILE_BACKEND):
+        raise ToolError(f"PULUMI_BACKEND_URL {url.split('://')[0]}://... is not a file backend")
+    return Path(url.removeprefix(FILE_BACKEND).split("?", 1)[0])
+
+
+def engine_tmp() -> Path:
+    """The engine's temporary files, private to the user (0700), never the shared /tmp: the
+    kubernetes provider writes the kubeconfig it is configured with (a client key) to
+    $TMPDIR/kubeconfig<digits> each time it starts, and never removes it. Each process that
+    runs the engine gets a directory of its own in here (run_tmp; tools/pulumi makes its own),
+    removed when it exits; one left by a killed process is removed by the next."""
+    d = cache_dir() / "tmp"
+    d.mkdir(mode=0o700, exist_ok=True)
+    d.chmod(0o700)
+    return d
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_run_tmp: Path | None = None
+
+
+def run_tmp() -> Path:
+    """This process's temporary directory for the engine (TMPDIR of every pulumi it runs),
+    removed at exit; directories of processes no longer alive are removed first."""
+    global _run_tmp
+    if _run_tmp is None or not _run_tmp.is_dir():
+        base = engine_tmp()
+        for old in base.glob("run-*-*"):
+            pid = old.name.split("-")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+        _run_tmp = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+        atexit.register(shutil.rmtree, _run_tmp, True)
+    return _run_tmp
+
+
+def env(engine: Path | None = None, tmp: Path | None = None) -> dict[str, str]:
     """Environment for every pulumi invocation of this project (CLI, Automation API, tests)."""
     bin_dir = engine or engine_dir()
     return {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TMPDIR": str(tmp or run_tmp()),
         "PULUMI_HOME": str(pulumi_home()),
-        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL", f"file://{backend_dir()}"),
+        "PULUMI_BACKEND_URL": backend_url(os.environ.get("PULUMI_BACKEND_URL", "")) or file_backend(backend_dir()),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
@@ -334,7 +406,9 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if args.env:
-        for k, v in env(engine).items():
+        # TMPDIR is the private base: this process exits now, so tools/pulumi makes its own
+        # run directory in it (and removes it when the engine exits).
+        for k, v in env(engine, tmp=engine_tmp()).items():
             print(f"export {k}={json.dumps(v)}")
     else:
         print(engine)

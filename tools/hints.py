@@ -14,6 +14,8 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 
+from . import engine
+
 # (pattern, hint); {stack} and {backend} are filled in when known.
 HINTS: list[tuple[re.Pattern[str], str]] = [
     (
@@ -74,8 +76,9 @@ def main(argv: list[str], env: Mapping[str, str]) -> int:
         sys.stdout.write(line)
         sys.stdout.flush()
         seen.append(line)
-    backend = env.get("PULUMI_BACKEND_URL", "")
-    for hint in explain("".join(seen), _stack_of(argv) or env.get("PULUMI_STACK", ""), backend.removeprefix("file://")):
+    url = env.get("PULUMI_BACKEND_URL", "")
+    backend = str(engine.backend_path(url)) if url.startswith(engine.FILE_BACKEND) else url
+    for hint in explain("".join(seen), _stack_of(argv) or env.get("PULUMI_STACK", ""), backend):
         sys.stdout.write(f"hint: {hint}\n")
     return 0
 

@@ -21,7 +21,7 @@ import pytest
 from pulumi import automation as auto
 
 from tests.e2e.conftest import Lab
-from tools import recover
+from tools import engine, recover
 from tools.automation import ROOT, Project
 
 pytestmark = pytest.mark.lab
@@ -45,10 +45,12 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.Comp
 
 
 def kubeconfig_of(stack: auto.Stack) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="vmp-kube-")) / "kubeconfig"
-    path.write_text(stack.outputs()["kubeconfig"].value)
-    path.chmod(0o600)
-    return path
+    """The stack's admin kubeconfig in a file for kubectl: in this process's private directory
+    (tools/engine.py run_tmp, 0700, removed when the suite exits), never left in /tmp."""
+    fd, name = tempfile.mkstemp(prefix="kubeconfig-", dir=engine.run_tmp())
+    with os.fdopen(fd, "w") as f:
+        f.write(stack.outputs()["kubeconfig"].value)
+    return Path(name)
 
 
 def node_ready(kubeconfig: Path, node: str) -> bool:

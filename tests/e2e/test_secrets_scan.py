@@ -6,14 +6,17 @@ admin kubeconfig's client key and a Kubernetes Secret value. Then everything the
 read back: the state backend (checkpoints, history, backups), the project copy (stack file),
 the engine's home (logs, workspaces), this test's own `up` and `preview --diff` output and
 event stream, the lab instance's files (console logs; the lab's key files and the hosts'
-filesystems, where keys live by design, are left out) and the hosts' journals.
+filesystems, where keys live by design, are left out), the shared temporary directory and the
+hosts' journals.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from pulumi import automation as auto
 
 from tests.e2e.conftest import GREETING, Lab
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
+from tools import engine
 from tools.automation import Project
 
 pytestmark = pytest.mark.lab
@@ -66,6 +70,18 @@ def files_under(root: Path, skip_dirs: set[str] = frozenset(), skip_files: set[s
         yield p
 
 
+def shared_tmp_files() -> Iterator[Path]:
+    """The shared temporary directory's files (top level, where the kubernetes provider writes
+    its kubeconfig when TMPDIR is /tmp, and the suite's own vmp-* directories). The engine's
+    private directory (tools/engine.py run_tmp) holds the provider's kubeconfig by design."""
+    shared = Path(tempfile.gettempdir())
+    for p in sorted(shared.iterdir()):
+        if p.is_dir() and p.name.startswith("vmp-"):
+            yield from files_under(p)
+        elif p.is_file() and not p.is_symlink() and os.access(p, os.R_OK) and p.stat().st_size < 50_000_000:
+            yield p
+
+
 def test_nothing_the_suite_wrote_holds_a_secret(local: tuple[Project, auto.Stack], lab: Lab):
     project, stack = local
     probe = "probe-" + secrets.token_hex(12)
@@ -80,7 +96,7 @@ def test_nothing_the_suite_wrote_holds_a_secret(local: tuple[Project, auto.Stack
             "up event stream": "\n".join(events).encode(),
             "preview --diff output": preview.stdout.encode(),
         }
-        backend = Path(project.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+        backend = engine.backend_path(project.env["PULUMI_BACKEND_URL"])
         home = Path(project.env["PULUMI_HOME"])
         paths = [
             *files_under(backend),
@@ -88,6 +104,7 @@ def test_nothing_the_suite_wrote_holds_a_secret(local: tuple[Project, auto.Stack
             *files_under(home / "logs"),
             *files_under(home / "workspaces"),
             *files_under(lab.instance.dir, skip_dirs=HOST_TREES, skip_files=KEY_FILES),
+            *shared_tmp_files(),
         ]
         for p in paths:
             haystacks[str(p)] = p.read_bytes()

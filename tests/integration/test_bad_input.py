@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tools import engine
 from tools.automation import ROOT, Project, new_project, repo_stack_config
 
 pytestmark = pytest.mark.engine
@@ -31,7 +32,7 @@ def tools_pulumi(project: Project, *args: str, **env: str) -> subprocess.Complet
 
 
 def state_file(project: Project) -> Path:
-    backend = Path(project.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    backend = engine.backend_path(project.env["PULUMI_BACKEND_URL"])
     [path] = backend.glob(".pulumi/stacks/*/dev.json")
     return path
 
@@ -56,3 +57,11 @@ def test_a_truncated_state_file_is_named_with_the_fix(project: Project):
     finally:
         path.write_bytes(good)
     assert tools_pulumi(project, "stack", "ls").returncode == 0
+
+
+def test_the_file_backend_keeps_no_metadata_sidecars(project: Project):
+    """Sidecars are rewritten in place, so a read racing a write failed with "failed to load
+    checkpoint: EOF" (tools/engine.py FILE_BACKEND_QUERY): the state has none."""
+    backend = engine.backend_path(project.env["PULUMI_BACKEND_URL"])
+    assert state_file(project).exists()
+    assert sorted(p.name for p in backend.rglob("*.attrs")) == []
