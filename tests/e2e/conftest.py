@@ -9,6 +9,7 @@ hosts. The instance is taken down at the end unless VMP_KEEP_LAB=1.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -25,6 +26,7 @@ from pulumi import automation as auto
 from components.settings import Secret, Settings, parse_settings
 from lab import binaries, instance, stackfile
 from lab import hosts as lab_hosts
+from tests.e2e.load import neighbor
 from tools.automation import ROOT, Project, new_project
 
 pytestmark = pytest.mark.lab
@@ -64,6 +66,41 @@ def lab_up(workers: int) -> None:
     """`tools.lab up` of the suite's instance with `workers` workers: boots hosts that are down
     (same disk), adds missing ones, removes extra ones."""
     _lab("up", workers)
+
+
+def lb_arp_mismatches(kubeconfig: Path, hosts: list[Any]) -> list[str]:
+    """What is not yet settled about the LoadBalancer addresses, empty when all is: each address
+    has exactly one announcing node (MetalLB's ServiceL2Status), and this machine's ARP entry for
+    it names that node's MAC. A client holding a node that stopped announcing keeps sending there
+    (kube-proxy on that node still forwards) until its kernel re-checks the entry; the unicast
+    check then goes unanswered and one request fails with "no route to host" (seen in the test
+    after node loss)."""
+    from tests.e2e.test_local_stack import kubectl
+
+    services = json.loads(kubectl(kubeconfig, "get", "services", "-A", "-o", "json").stdout)["items"]
+    statuses = json.loads(kubectl(kubeconfig, "get", "servicel2statuses.metallb.io", "-A", "-o", "json").stdout)["items"]
+    macs = {h.name: neighbor(h.address)[0] for h in hosts}
+    out = []
+    for svc in services:
+        if svc["spec"].get("type") != "LoadBalancer":
+            continue
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        ips = [i.get("ip") for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress", []) if i.get("ip")]
+        nodes = sorted(
+            {
+                st.get("status", {}).get("node", "")
+                for st in statuses
+                if st.get("status", {}).get("serviceName") == name and st.get("status", {}).get("serviceNamespace") == ns
+            }
+        )
+        for ip in ips:
+            mac, state = neighbor(ip)
+            if len(nodes) != 1:
+                out.append(f"{ns}/{name} {ip}: announced by {nodes or 'no node'}")
+            elif mac and mac != macs.get(nodes[0]):
+                held = next((n for n, m in macs.items() if m == mac), mac)
+                out.append(f"{ns}/{name} {ip}: announced by {nodes[0]}, this machine's ARP entry names {held} ({state})")
+    return out
 
 
 def lb_urls(stack: auto.Stack) -> dict[str, str]:

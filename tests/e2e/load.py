@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
+import subprocess
 import threading
 import time
 import urllib.error
@@ -25,6 +27,16 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+def neighbor(ip: str) -> tuple[str, str]:
+    """This machine's ARP entry for an address on a lab bridge: (MAC, state), ("", "") if none."""
+    try:
+        out = subprocess.run(["ip", "-j", "neigh", "show", "to", ip], capture_output=True, text=True, timeout=10)
+        entries = json.loads(out.stdout or "[]") if out.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return ("", "")
+    return (entries[0].get("lladdr", ""), ",".join(entries[0].get("state", []))) if entries else ("", "")
 
 
 @dataclass
@@ -78,8 +90,12 @@ class Load:
                     key = body[:200]
                     self.bodies[key] = self.bodies.get(key, 0) + 1
             except (urllib.error.URLError, OSError, ValueError) as e:
+                reason = f"{type(e).__name__}: {e}"[:200]
+                if "No route to host" in reason:  # which MAC this machine held for the address, and in what state
+                    mac, state = neighbor(urlparse(self.url).hostname or "")
+                    reason += f" [ARP entry: {mac or 'none'} {state}]"
                 with self._lock:
-                    self.failures.append(Failure(round(t, 2), f"{type(e).__name__}: {e}"[:200]))
+                    self.failures.append(Failure(round(t, 2), reason))
             time.sleep(self.pause)
 
     def __enter__(self) -> Load:
