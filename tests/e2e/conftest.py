@@ -69,9 +69,10 @@ def lab_up(workers: int) -> None:
 
 
 def lb_arp_mismatches(kubeconfig: Path, hosts: list[Any]) -> list[str]:
-    """What is not yet settled about the LoadBalancer addresses, empty when all is: each address
-    has exactly one announcing node (MetalLB's ServiceL2Status), and this machine's ARP entry for
-    it names that node's MAC. A client holding a node that stopped announcing keeps sending there
+    """What is not yet settled about the LoadBalancer addresses, empty when all is: no address
+    has two announcing nodes (MetalLB's ServiceL2Status; an address without a status is not
+    counted: one was seen missing for minutes while the address answered), and this machine's
+    ARP entry for an announced address names that node's MAC. A client holding a node that stopped announcing keeps sending there
     (kube-proxy on that node still forwards) until its kernel re-checks the entry; the unicast
     check then goes unanswered and one request fails with "no route to host" (seen in the test
     after node loss)."""
@@ -95,9 +96,9 @@ def lb_arp_mismatches(kubeconfig: Path, hosts: list[Any]) -> list[str]:
         )
         for ip in ips:
             mac, state = neighbor(ip)
-            if len(nodes) != 1:
-                out.append(f"{ns}/{name} {ip}: announced by {nodes or 'no node'}")
-            elif mac and mac != macs.get(nodes[0]):
+            if len(nodes) > 1:
+                out.append(f"{ns}/{name} {ip}: announced by {nodes}")
+            elif nodes and mac and mac != macs.get(nodes[0]):
                 held = next((n for n, m in macs.items() if m == mac), mac)
                 out.append(f"{ns}/{name} {ip}: announced by {nodes[0]}, this machine's ARP entry names {held} ({state})")
     return out
