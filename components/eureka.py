@@ -46,6 +46,18 @@ FAST_REGISTRATION = {
 }
 
 
+def instance_id(host: str, port: int) -> dict[str, str]:
+    """eureka.instance.instance-id from the pod's own name, for servers and clients.
+
+    Spring Cloud's default id is `<spring.cloud.client.hostname>:<app>:<port>`, and that hostname
+    is a reverse lookup of the pod's address given 1 s (spring.cloud.inetutils.timeout-seconds).
+    On a busy host a JVM starting takes longer, the hostname falls back to "localhost", and two
+    replicas register under one id: the registry keeps one of them (seen in CI: only
+    eurekaserver-0 listed for 300 s; reproduced with the timeout at 0). The pod's name is
+    unique and known before the JVM starts."""
+    return {"EUREKA_INSTANCE_INSTANCEID": f"{host}:{port}"}
+
+
 @dataclass(frozen=True)
 class EurekaServerArgs:
     settings: Settings
@@ -108,6 +120,7 @@ class EurekaServer(pulumi.ComponentResource):
                     "EUREKA_SERVER_WAITTIMEINMSWHENSYNCEMPTY": "0",
                     "EUREKA_SERVER_EVICTIONINTERVALTIMERINMS": "5000",
                     **FAST_REGISTRATION,
+                    **instance_id(own_name, e.container_port),
                     "JAVA_TOOL_OPTIONS": "-XX:MaxRAMPercentage=70 -Djava.io.tmpdir=/tmp",
                 },
                 image_pull_secrets=args.image_pull_secrets,

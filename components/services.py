@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pulumi
 
-from .eureka import FAST_REGISTRATION, client_url
+from .eureka import FAST_REGISTRATION, client_url, instance_id
 from .microservice import Microservice, MicroserviceArgs
 from .settings import ServiceSettings, Settings
 
@@ -23,6 +23,7 @@ def eureka_client_env(settings: Settings, svc: ServiceSettings) -> dict[str, str
         "EUREKA_INSTANCE_PREFERIPADDRESS": "true",
         "EUREKA_INSTANCE_IPADDRESS": "$(POD_IP)",
         **FAST_REGISTRATION,
+        **instance_id("$(POD_NAME)", svc.port),
     }
 
 

@@ -119,21 +119,22 @@ def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab:
             eventually(peers_available, 240, "every Eureka replica listing the others as available-replicas")
         except AssertionError as e:
             raise AssertionError(f"{e}; last answers (available, unavailable, registered): {seen[-3:]}") from None
-    # Each server registered itself; the registry (replicated) holds every replica. (A server
-    # registers 40 s after its start, then replicates: after a restart that takes a while; a
-    # JVM starved past its 15 s lease is evicted and registers again.)
+    # Each server registered itself under its own id (the pod's stable name: Spring's default id
+    # falls back to "localhost" when a slow start times out the reverse lookup, and two replicas
+    # then share one entry); the registry (replicated) holds every replica.
+    port = lab.settings.eureka.container_port
     want = [f"eurekaserver-{n}" for n in range(replicas)]
-    registered: list[list[str]] = []  # the hosts each answer listed, for the failure message
+    registered: list[list[tuple[str, str]]] = []  # (host, id) each answer listed, for the failure message
 
     def all_registered() -> bool:
-        hosts = sorted(i["hostName"].split(".")[0] for i in _apps(endpoint).get("EUREKA-SERVER", []))
-        registered.append(hosts)
-        return hosts == want
+        found = sorted((i["hostName"], i["instanceId"]) for i in _apps(endpoint).get("EUREKA-SERVER", []))
+        registered.append(found)
+        return [h.split(".")[0] for h, _ in found] == want and all(i == f"{h}:{port}" for h, i in found)
 
     try:
-        eventually(all_registered, 300, "every server in the registry")
+        eventually(all_registered, 300, "every server in the registry, each under its own id")
     except AssertionError as e:
-        raise AssertionError(f"{e}; the last answers listed: {registered[-5:]}") from None
+        raise AssertionError(f"{e}; the last answers listed (host, id): {registered[-5:]}") from None
 
 
 def test_the_example_service_registers_by_name_with_both_instances(platform: auto.Stack, lab: Lab):
@@ -142,9 +143,11 @@ def test_the_example_service_registers_by_name_with_both_instances(platform: aut
     t0 = time.monotonic()
     kc = kubeconfig_of(platform)
 
-    def pod_ips() -> list[str]:
-        pods = json.loads(kubectl(kc, "-n", svc.namespace, "get", "pods", "-l", "app=example-service", "-o", "json").stdout)["items"]
-        return sorted(p["status"].get("podIP", "") for p in pods if not p["metadata"].get("deletionTimestamp"))
+    def pods(field: str) -> list[str]:
+        """status.podIP or metadata.name of each running example pod, sorted."""
+        items = json.loads(kubectl(kc, "-n", svc.namespace, "get", "pods", "-l", "app=example-service", "-o", "json").stdout)["items"]
+        part, key = field.split(".")
+        return sorted(p[part].get(key, "") for p in items if not p["metadata"].get("deletionTimestamp"))
 
     # The instances UP are exactly the running pods (a pod replaced earlier may linger as a
     # stale registration until the server evicts it: it is not UP-and-current).
@@ -152,7 +155,8 @@ def test_the_example_service_registers_by_name_with_both_instances(platform: aut
         lambda: (
             (i := [x for x in _apps(eureka).get("EXAMPLE-SERVICE", []) if x["status"] == "UP"])
             and len(i) == svc.replicas
-            and sorted(x["ipAddr"] for x in i) == pod_ips()
+            and sorted(x["ipAddr"] for x in i) == pods("status.podIP")
+            and sorted(x["instanceId"] for x in i) == [f"{n}:{svc.port}" for n in pods("metadata.name")]
             and i
         ),
         120,

@@ -181,6 +181,8 @@ def test_eureka_statefulset_services_pdb(dev):
     assert env["EUREKA_PEERS_SRV"] == "_http._tcp.eurekaserver-peers.platform.svc.cluster.local"
     assert env["EUREKA_INSTANCE_HOSTNAME"] == "$(POD_NAME).eurekaserver-peers.platform.svc.cluster.local"
     assert [e["name"] for e in c["env"]][0] == "POD_NAME"  # defined before the value that names it
+    # Each replica's own id (Spring's default falls back to "localhost" on a slow start: one id for two).
+    assert env["EUREKA_INSTANCE_INSTANCEID"] == "$(POD_NAME).eurekaserver-peers.platform.svc.cluster.local:8761"
     peers = dev.resources["eureka-app-peers"].inputs["spec"]
     assert peers["clusterIP"] == "None" and peers["publishNotReadyAddresses"] is True and peers["ports"][0]["name"] == "http"
     svc = dev.resources["eureka-app-service"].inputs["spec"]
@@ -438,6 +440,7 @@ def test_a_service_from_config_registers_with_eureka_and_reads_its_secret():
     assert env["EUREKA_CLIENT_SERVICEURL_DEFAULTZONE"]["value"] == "http://eurekaserver.platform.svc.cluster.local:80/eureka/"
     assert env["EUREKA_INSTANCE_IPADDRESS"]["value"] == "$(POD_IP)" and env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     assert env["SPRING_APPLICATION_NAME"]["value"] == "example-service"
+    assert env["EUREKA_INSTANCE_INSTANCEID"]["value"] == "$(POD_NAME):8080" and env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert "platform-secret-platform-greeting" in m.depends_on("service-example-service")
     assert m.resources["service-example-service-service"].inputs["spec"]["type"] == "ClusterIP"
 
