@@ -52,7 +52,7 @@ _ROLLOUT = Text(PERCENT_OR_INT, "an integer or a percentage such as 25%", shape=
 
 @dataclass(frozen=True)
 class EurekaSettings:
-    """The Eureka server: a Deployment, its Service and PodDisruptionBudget."""
+    """The Eureka server: a StatefulSet (stable peer names), its Services and PodDisruptionBudget."""
 
     namespace: str = setting(Text(DNS_LABEL, "a namespace name"), "platform", "namespace of the Eureka server (created by the platform)")
     image: str = setting(
@@ -60,7 +60,7 @@ class EurekaSettings:
         doc="repo:tag (not latest) or repo@sha256:... inside the private registry; must be in registry.images",
         example=_listed_images,
     )
-    replicas: int = setting(Int(0, 100), 2, "replicas of the Deployment")
+    replicas: int = setting(Int(0, 100), 2, "replicas of the StatefulSet")
     service_type: str = setting(Choice(*SERVICE_TYPES), "ClusterIP", "Service type (LoadBalancer needs network.loadBalancer metallb or external)")
     service_port: int = setting(Int(1, 65535), 80, "Service port")
     container_port: int = setting(Int(1, 65535), 8761, "container port")
