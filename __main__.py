@@ -11,6 +11,7 @@ from components.eureka import EurekaServer, EurekaServerArgs
 from components.maintenance import NodeMaintenance, NodeMaintenanceArgs
 from components.metallb import LoadBalancer, LoadBalancerArgs
 from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
+from components.netpolicies import ClusterPolicies, ClusterPoliciesArgs
 from components.previous import EXPIRY_OUTPUT, RENEWALS_OUTPUT
 from components.sdk import drop_sdk_debug_messages
 from components.services import user_services
@@ -27,6 +28,8 @@ load_balancer = (
     LoadBalancer("metallb", LoadBalancerArgs(settings, cluster.registry.credentials), k8s_opts) if settings.network.load_balancer == "metallb" else None
 )
 namespaces = PlatformNamespaces("platform", PlatformNamespacesArgs(settings, cluster.registry.credentials), k8s_opts)
+if settings.network.policy_enforcer == "vmp-netpol":
+    ClusterPolicies("netpol", ClusterPoliciesArgs(settings, namespaces.names, after=(load_balancer,) if load_balancer else ()), k8s_opts)
 eureka = EurekaServer(
     "eureka",
     EurekaServerArgs(

@@ -22,6 +22,7 @@ from .steps import CommandStep, Dependency, HostSteps
 KUBERNETES_CONTROL_PLANE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KUBERNETES_WORKER_BINARIES = ("kubelet", "kube-proxy")
 FLANNEL_BINARIES = ("flanneld",)
+NETPOL_BINARIES = ("vmp-netpol",)  # the project's own: only ever from binaries.localDir
 STAGE_DIR = r.STAGE_DIR
 
 

@@ -12,7 +12,7 @@ import pulumi
 import yaml
 
 from . import remote as r
-from .binaries import FLANNEL_BINARIES, KUBERNETES_WORKER_BINARIES, install_binaries
+from .binaries import FLANNEL_BINARIES, KUBERNETES_WORKER_BINARIES, NETPOL_BINARIES, install_binaries
 from .control_plane import ETCD_PREFIX, ControlPlane, certificate_expiry, hosts_lines, without_expiry
 from .settings import Host, Settings
 from .steps import CommandStep, HostSteps
@@ -184,9 +184,20 @@ class WorkerNode(pulumi.ComponentResource):
             health="curl -fs http://127.0.0.1:10256/healthz",
             after=[cp.api_server_ready],
         )
+        self.restarts = {"containerd": containerd, "flanneld": flanneld, "kubelet": kubelet, "kube-proxy": kube_proxy}
+        if s.network.policy_enforcer == "vmp-netpol":
+            # Beside kube-proxy, with its identity (kube-proxy.kubeconfig; the cluster grants that
+            # user read access to pods, namespaces and NetworkPolicies: ClusterPolicies).
+            bins.update(install_binaries(steps, s, NETPOL_BINARIES, after=[prereqs]))
+            np_unit = steps.unit("vmp-netpol", r.render("vmp-netpol.service", name=host.name), after=[bins["vmp-netpol"], reset])
+            self.restarts["vmp-netpol"] = steps.restart(
+                "vmp-netpol",
+                reads=[np_unit, bins["vmp-netpol"], certs],
+                health="vmp_netpol_ready",
+                after=[cp.api_server_ready],
+            )
         steps.done()
 
-        self.restarts = {"containerd": containerd, "flanneld": flanneld, "kubelet": kubelet, "kube-proxy": kube_proxy}
         # The kubelet restart already waits for Ready; this confirms it from the control plane's
         # side once (its stdout is the kubelet version the API server reports).
         # Removing the worker from the stack deletes this step first (it depends on the host's

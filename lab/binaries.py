@@ -13,11 +13,12 @@ dev and prod take official release files with checksums instead.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 from components.settings.runtime import ETCD_BINARIES, VERSION_PLACEHOLDER
-from tools.common import ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
+from tools.common import ROOT, ToolError, cache_dir, go_build, pins, progress, run, write_if_changed
 
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
 
@@ -107,6 +108,30 @@ def build_flannel(version: str) -> Path:
     return bin_dir
 
 
+NETPOL_SRC = ROOT / "netpol"
+
+
+def netpol_digest() -> str:
+    """Of the enforcer's sources (its module files and non-test Go files): the build's cache key."""
+    h = hashlib.sha256()
+    for f in sorted(NETPOL_SRC.rglob("*")):
+        if f.is_file() and (f.name in ("go.mod", "go.sum") or (f.suffix == ".go" and not f.name.endswith("_test.go"))):
+            h.update(f.relative_to(NETPOL_SRC).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def build_netpol() -> Path:
+    """vmp-netpol, the NetworkPolicy enforcer (netpol/ in this repository)."""
+    work = cache_dir() / "build" / f"netpol-{netpol_digest()}"
+    out = work / "vmp-netpol"
+    if out.exists():
+        progress("vmp-netpol: cached")
+        return out
+    progress("vmp-netpol: building (client-go; about a minute on 2 cores)")
+    go_build(NETPOL_SRC, "./cmd/vmp-netpol", out, ldflags="-s -w", log=work / "build.log")
+    return out
+
+
 def local_dir() -> str:
     """The lab stack's binaries.localDir: one directory per Kubernetes version."""
     return str(cache_dir() / "bin" / VERSION_PLACEHOLDER)
@@ -127,7 +152,7 @@ def ensure() -> Path:
     """Builds what is missing for both versions; returns the pinned version's directory."""
     lab = pins()["lab"]
     etcd_dir = build_etcd(lab["etcd"])
-    others = {**{b: etcd_dir / b for b in ETCD_BINARIES}, "flanneld": build_flannel(lab["flannel"]) / "flanneld"}
+    others = {**{b: etcd_dir / b for b in ETCD_BINARIES}, "flanneld": build_flannel(lab["flannel"]) / "flanneld", "vmp-netpol": build_netpol()}
     for version in versions():
         kube = build_kubernetes(version)
         _gather(out_dir(version), {**{b: kube / b for b in K8S_BINARIES}, **others})

@@ -40,6 +40,7 @@ KUBELET_UNCHANGED = "defaults kept (checked in the lab): cgroupsPerQOS, localSto
 # Why the lab's values differ from a VM's, keyed by config path (the header of the stack file).
 REASONS = {
     "network.loadBalancer": "MetalLB (L2) answers ARP for the pool on the lab's bridge; the machine reaches it like any host on the segment",
+    "network.policyEnforcer": "vmp-netpol, built here with the cluster binaries: the platform's namespaces are default-deny, each workload allowed what it needs",
     "dns.upstream": "the lab hosts have no route to any resolver: names outside the cluster are not forwarded",
     "runtime.restrictOomScoreAdj": "no CAP_SYS_RESOURCE: pod sandboxes cannot lower oom_score_adj",
     "runtime.cgroupDriver": "the kubelet manages /kubepods directly on the host's own cgroup-v1 subtree",
@@ -157,6 +158,7 @@ def _network(inst: Instance, backend: str) -> dict[str, Any]:
         "clusterDomain": "cluster.local",
         "loadBalancer": "metallb",
         "loadBalancerPool": lb_pool(inst),
+        "policyEnforcer": "vmp-netpol",
     }
 
 

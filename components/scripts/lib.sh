@@ -137,6 +137,14 @@ vmp_node_ready() {
   [[ $body == *'"type":"Ready","status":"True"'* ]]
 }
 
+# vmp_netpol_ready: vmp-netpol (the NetworkPolicy enforcer) has written its chains and its
+# jump is FORWARD's first rule (before kube-proxy's, which accepts the packets it marked).
+vmp_netpol_ready() {
+  local first
+  first=$(iptables -w 5 -S FORWARD 1 2> /dev/null) || return 1
+  [[ $first == "-A FORWARD -j VMP-NETPOL" ]]
+}
+
 # vmp_disable_swap: the kubelet refuses to run with swap on, also after a reboot. Turns swap
 # off now and keeps it off: swap entries in fstab commented out (the first original kept as
 # fstab.vmp-backup), active swap units masked, zram-generator masked.

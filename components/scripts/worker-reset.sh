@@ -16,6 +16,7 @@ if command -v ctr > /dev/null && systemctl is-active --quiet containerd; then
 fi
 systemctl disable --now containerd flanneld > /dev/null 2>&1 || true
 if [ -x /usr/local/bin/kube-proxy ]; then /usr/local/bin/kube-proxy --cleanup > /dev/null 2>&1 || true; fi
+if [ -x /usr/local/bin/vmp-netpol ]; then /usr/local/bin/vmp-netpol --cleanup > /dev/null 2>&1 || true; fi
 for link in cni0 flannel.1; do ip link delete "$link" > /dev/null 2>&1 || true; done
 # Deepest first; read line by line (mount points are one per line, never split on spaces).
 awk '$2 ~ "^/var/lib/kubelet/" {print $2}' /proc/mounts | sort -r | while IFS= read -r m; do

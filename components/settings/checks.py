@@ -417,6 +417,19 @@ def load_balancer_service_gets_an_address(r: Reader, s: Settings, hosts: Placed)
         )
 
 
+@rule
+def policy_enforcer_has_its_binary(r: Reader, s: Settings, hosts: Placed) -> None:
+    """vmp-netpol is the project's own program: it is built on this machine (python -m
+    tools.binaries) and copied from binaries.localDir; there is no release to download."""
+    if s.network.policy_enforcer == "vmp-netpol" and s.binaries.source != "local":
+        r.problem(
+            "network.policyEnforcer",
+            "none while binaries.source is release: vmp-netpol is built here and copied from binaries.localDir (set binaries.source to local to use it)",
+            "vmp-netpol",
+            "none",
+        )
+
+
 def _free_pool(s: Settings, hosts: Placed) -> list[str]:
     """A pool suggestion: the highest run of up to 21 addresses of hostCidr that no host uses."""
     import ipaddress

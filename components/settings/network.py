@@ -10,6 +10,7 @@ from .fields import Choice, Cidr, Int, IPv4, Text, setting
 
 FLANNEL_BACKENDS = ("vxlan", "host-gw")
 LB_IMPLEMENTATIONS = ("none", "external", "metallb")
+POLICY_ENFORCERS = ("none", "vmp-netpol")
 POOL = r"(\d{1,3}\.){3}\d{1,3}(-(\d{1,3}\.){3}\d{1,3}|/\d{1,2})"
 DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?"
 
@@ -30,6 +31,11 @@ class NetworkSettings:
         Choice(*LB_IMPLEMENTATIONS),
         "none",
         "what assigns LoadBalancer Service addresses: metallb (the platform's, L2), external (the network's own) or none",
+    )
+    policy_enforcer: str = setting(
+        Choice(*POLICY_ENFORCERS),
+        "none",
+        "what enforces NetworkPolicies: vmp-netpol (the platform's, on every worker; the platform's namespaces then get default-deny policies and their allow rules) or none (flannel enforces none)",
     )
     load_balancer_pool: str = setting(
         Text(POOL, "an address range a.b.c.d-a.b.c.e or a CIDR", shape="address range"),

@@ -110,6 +110,11 @@ class ServiceSettings:
     )
     probe_path: str = setting(Text(r"/\S*", "an absolute URL path"), "/actuator/health", "HTTP path of the readiness and liveness probes")
     eureka_client: bool = setting(Bool(), False, "registers with the platform's Eureka: its peers' URLs and second-scale intervals are set")
+    egress: tuple[str, ...] = setting(
+        Names(r"(\d{1,3}\.){3}\d{1,3}/\d{1,2}", "a list of IPv4 networks in CIDR form", shape="list of CIDRs"),
+        (),
+        "networks the service may connect to on any port, besides DNS and Eureka (enforced with network.policyEnforcer vmp-netpol)",
+    )
     max_surge: str = setting(_ROLLOUT, "25%", "rolling update: extra pods allowed")
     max_unavailable: str = setting(_ROLLOUT, "0", "rolling update: pods that may be missing")
     progress_deadline: int = setting(
