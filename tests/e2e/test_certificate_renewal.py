@@ -74,7 +74,8 @@ def test_short_lived_certificates_are_renewed_by_up_without_downtime(local: tupl
         for n in objects:
             del changed[n]
         restarts = {f"{cp}-{u}-restart" for u in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")} | {f"{cp}-registry-restart"}
-        restarts |= {f"{w}-{u}-restart" for w in workers for u in ("kubelet", "kube-proxy", "flanneld")}
+        worker_units = ("kubelet", "kube-proxy", "flanneld", *(("vmp-netpol",) if lab.settings.network.policy_enforcer == "vmp-netpol" else ()))
+        restarts |= {f"{w}-{u}-restart" for w in workers for u in worker_units}
         # A worker's CNI config is written again after each flanneld restart (it reads that restart).
         signing = {f"{cp}-pki", f"{cp}-kubeconfig"} | {f"{w}-{s}" for w in workers for s in ("sign", "certs", "cni-config")}
         assert set(changed) == restarts | signing, sorted(set(changed) ^ (restarts | signing))
