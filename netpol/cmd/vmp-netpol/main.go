@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	netv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -79,14 +80,22 @@ func main() {
 			log.Fatalf("vmp-netpol: %v", err)
 		}
 	}
-	factory.Start(ctx.Done())
+	// The chains and the jump first, isolating nothing yet: the table entry exists from the
+	// start (the unit's health check looks for it), and the first sync fills it. Until then, as
+	// before the enforcer ran, policies are not enforced: the read access it waits for is
+	// granted by the stack after the nodes are up.
+	if _, err := sync(nil, ""); err != nil {
+		log.Fatalf("vmp-netpol: %v", err)
+	}
 	t0 := time.Now()
+	waitForAccess(ctx, client)
+	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			log.Fatalf("vmp-netpol: the %v cache did not sync", typ)
 		}
 	}
-	log.Printf("vmp-netpol: node %s: watching pods, namespaces and NetworkPolicies (synced in %.1f s)", *node, time.Since(t0).Seconds())
+	log.Printf("vmp-netpol: node %s: watching pods, namespaces and NetworkPolicies (synced in %.1f s; until then nothing was isolated)", *node, time.Since(t0).Seconds())
 
 	last := ""
 	lastProblems := ""
@@ -125,6 +134,31 @@ func main() {
 			drain(changed)
 		case <-tick.C:
 		}
+	}
+}
+
+// waitForAccess returns once the identity may list pods, namespaces and NetworkPolicies (the
+// stack grants it with the cluster's objects, after the nodes are up): asked every 2 s, so the
+// first sync follows the grant within seconds (the informers' own retries back off to 30 s).
+func waitForAccess(ctx context.Context, client kubernetes.Interface) {
+	one := metav1.ListOptions{Limit: 1}
+	said := ""
+	for ctx.Err() == nil {
+		_, err := client.CoreV1().Pods("").List(ctx, one)
+		if err == nil {
+			_, err = client.CoreV1().Namespaces().List(ctx, one)
+		}
+		if err == nil {
+			_, err = client.NetworkingV1().NetworkPolicies("").List(ctx, one)
+		}
+		if err == nil {
+			return
+		}
+		if msg := err.Error(); msg != said {
+			log.Printf("vmp-netpol: waiting for read access to pods, namespaces and NetworkPolicies: %v", err)
+			said = msg
+		}
+		time.Sleep(2 * time.Second)
 	}
 }
 
