@@ -59,7 +59,7 @@ def test_every_worker_jumps_to_the_enforcer_first_and_isolates_its_platform_pods
     t0 = time.monotonic()
     for worker in (w.name for w in lab.settings.workers):
 
-        def isolated() -> bool:
+        def isolated(worker: str = worker) -> bool:
             first = lab.ssh(worker, "iptables -w 5 -S FORWARD 1").stdout.strip()
             assert first == "-A FORWARD -j VMP-NETPOL", f"{worker}: FORWARD begins with {first!r}"
             chain = lab.ssh(worker, "iptables -w 5 -S VMP-NETPOL").stdout
