@@ -94,7 +94,8 @@ def test_adding_and_removing_a_worker_touches_no_other_host(local: tuple[Project
         assert f'"PublicIP":"{address}"' not in leases, leases
         leftovers = lab.ssh(
             name,
-            "systemctl is-active kubelet kube-proxy containerd flanneld; ls -d /etc/vm-platform /var/lib/vm-platform /var/lib/kubelet /usr/local/bin/kubelet 2>/dev/null",
+            "systemctl is-active kubelet kube-proxy containerd flanneld vmp-netpol; ls -d /etc/vm-platform /var/lib/vm-platform /var/lib/kubelet /usr/local/bin/kubelet 2>/dev/null;"
+            " iptables -w 5 -S VMP-NETPOL > /dev/null 2>&1 && echo netpol-chains-left",
             check=False,
         ).stdout.split()
         assert set(leftovers) <= {"inactive", "unknown", "failed"}, leftovers
