@@ -628,6 +628,16 @@ def nudged(state: dict[str, Any], urns: set[str]) -> tuple[dict[str, Any], list[
     return state, marked
 
 
+SETTLE_SECONDS = 90  # how long the check after a repair waits for objects to be ready again
+
+
+def settling(report: Report) -> bool:
+    """Nothing drifted on the hosts, and the preview's only changes are updates of Kubernetes
+    objects with no property changed: objects its refresh found not ready (their pods probed
+    again after the repair restarted a kubelet). They become ready by themselves."""
+    return not report.findings and bool(report.k8s) and all(c.op == "update" and not c.properties for c in report.k8s)
+
+
 def repair(report: Report, engine: Engine, extra_up_args: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
     urns = {s.urn for s in report.nudges()}
     if urns:
@@ -657,6 +667,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"error: the repair's pulumi up of {args.stack} failed (its output above)", file=sys.stderr)
                 return EXIT_FAILED
             report = check(args.stack, engine, kubernetes=not args.no_kubernetes)
+            deadline = time.monotonic() + SETTLE_SECONDS
+            while settling(report) and time.monotonic() < deadline:
+                names = ", ".join(f"`{c.name}`" for c in report.k8s)
+                print(f"Not ready yet after the repair's restarts: {names}; checking again in 10 s\n")
+                time.sleep(10)
+                report = check(args.stack, engine, kubernetes=not args.no_kubernetes)
             print("# After the repair\n")
     except DriftError as e:
         print(f"# Drift: stack `{args.stack}`\n\n**Result: check failed**: {e}")

@@ -646,3 +646,14 @@ def test_engine_preview_tells_changes_from_a_failed_preview(tmp_path: Path):
         fake_pulumi(tmp_path, 255, failed).preview("local")
     with pytest.raises(drift.DriftError, match="preview --refresh` of local failed"):
         fake_pulumi(tmp_path, 255, "not json", "error: boom").preview("local")
+
+
+def test_only_property_free_updates_after_a_repair_are_waited_for():
+    ds = "urn:pulumi:local::vm-platform::kubernetes:apps/v1:DaemonSet::metallb-speaker"
+    not_ready = drift.K8sChange("update", ds, ())
+    assert drift.settling(report_with([], [not_ready]))
+    assert not drift.settling(report_with([], []))  # clean: nothing to wait for
+    assert not drift.settling(report_with([], [drift.K8sChange("update", ds, ("spec.replicas",))]))  # a real change
+    assert not drift.settling(report_with([], [not_ready, drift.K8sChange("create", ds, ())]))  # an object gone
+    host_drift = drift.Finding("w1", "unit kube-proxy", "inactive (wants active)")
+    assert not drift.settling(report_with([host_drift], [not_ready]))
