@@ -27,35 +27,37 @@ func podChain(prefix string, r PodRules) string {
 
 // Render is the iptables-restore input (for --noflush) that makes the filter table's chains of
 // the enforcer say rules, and deletes the chains of pods no longer isolated (stale: chain names
-// found in the table now). The jump from FORWARD is not part of it (EnsureJump).
+// found in the table now). The jump from FORWARD is not part of it (the agent keeps it first).
 func Render(rules []PodRules, existing []string) string {
-	var decl, body []string
+	decl := []string{":" + Chain + " - [0:0]"}
+	jumps := []string{"-A " + Chain + " -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"}
+	var body []string
 	keep := map[string]bool{Chain: true}
-	decl = append(decl, ":"+Chain+" - [0:0]")
-	body = append(body, "-A "+Chain+" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN")
-	var jumps []string
 	for _, r := range rules {
 		who := r.Namespace + "/" + r.Name
-		if r.IngressIsolated {
-			c := podChain(ingressPrefix, r)
+		for _, d := range []struct {
+			isolated          bool
+			prefix, name      string
+			podFlag, peerFlag string
+			allows            []Allow
+		}{
+			{r.IngressIsolated, ingressPrefix, "ingress", "-d", "-s", r.Ingress},
+			{r.EgressIsolated, egressPrefix, "egress", "-s", "-d", r.Egress},
+		} {
+			if !d.isolated {
+				continue
+			}
+			c := podChain(d.prefix, r)
 			keep[c] = true
 			decl = append(decl, ":"+c+" - [0:0]")
-			jumps = append(jumps, fmt.Sprintf("-A %s -d %s/32 -m comment --comment %q -j %s", Chain, r.IP, who+" ingress", c))
-			body = append(body, allowRules(c, "-s", "--dport", r.Ingress)...)
-			body = append(body, fmt.Sprintf("-A %s -m comment --comment %q -j REJECT --reject-with icmp-port-unreachable", c, who+": no NetworkPolicy allows this ingress"))
-		}
-		if r.EgressIsolated {
-			c := podChain(egressPrefix, r)
-			keep[c] = true
-			decl = append(decl, ":"+c+" - [0:0]")
-			jumps = append(jumps, fmt.Sprintf("-A %s -s %s/32 -m comment --comment %q -j %s", Chain, r.IP, who+" egress", c))
-			body = append(body, allowRules(c, "-d", "--dport", r.Egress)...)
-			body = append(body, fmt.Sprintf("-A %s -m comment --comment %q -j REJECT --reject-with icmp-port-unreachable", c, who+": no NetworkPolicy allows this egress"))
+			jumps = append(jumps, fmt.Sprintf("-A %s %s %s/32 -m comment --comment %q -j %s", Chain, d.podFlag, r.IP, who+" "+d.name, c))
+			body = append(body, allowRules(c, d.peerFlag, "--dport", d.allows)...)
+			body = append(body, fmt.Sprintf("-A %s -m comment --comment %q -j REJECT --reject-with icmp-port-unreachable", c, who+": no NetworkPolicy allows this "+d.name))
 		}
 	}
 	var stale []string
 	for _, c := range existing {
-		if !keep[c] && (c == Chain || strings.HasPrefix(c, ingressPrefix) || strings.HasPrefix(c, egressPrefix)) {
+		if !keep[c] && owned(c) {
 			stale = append(stale, c)
 		}
 	}
@@ -68,11 +70,8 @@ func Render(rules []PodRules, existing []string) string {
 	for _, c := range stale {
 		b.WriteString(":" + c + " - [0:0]\n") // flushed, so nothing it held refers on
 	}
-	// The jumps come after the conntrack rule and before nothing else: Chain's own lines first.
-	for _, l := range append(body[:1:1], jumps...) {
-		b.WriteString(l + "\n")
-	}
-	for _, l := range body[1:] {
+	// Chain's own lines (the conntrack rule, then the jumps), then the pods' chains.
+	for _, l := range append(jumps, body...) {
 		b.WriteString(l + "\n")
 	}
 	for _, c := range stale {
@@ -80,6 +79,11 @@ func Render(rules []PodRules, existing []string) string {
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()
+}
+
+// owned: a chain of the enforcer's.
+func owned(c string) bool {
+	return c == Chain || strings.HasPrefix(c, ingressPrefix) || strings.HasPrefix(c, egressPrefix)
 }
 
 // allowRules: one RETURN per (peer, port range) of each allow; peerFlag is -s (ingress) or -d.
@@ -128,11 +132,11 @@ func Chains(save string) []string {
 }
 
 // Cleanup is the restore input that empties and deletes every chain of the enforcer found in
-// existing; the jump from FORWARD must be gone first (RemoveJump).
+// existing; the jump from FORWARD must be gone first.
 func Cleanup(existing []string) string {
 	var mine []string
 	for _, c := range existing {
-		if c == Chain || strings.HasPrefix(c, ingressPrefix) || strings.HasPrefix(c, egressPrefix) {
+		if owned(c) {
 			mine = append(mine, c)
 		}
 	}
