@@ -42,10 +42,12 @@ ETCDCTL = (
 )
 
 
-def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def kubectl(kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     from lab.binaries import out_dir  # built by the lab fixture's `tools.lab up`
 
-    return subprocess.run([str(out_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, check=check, timeout=120)
+    return subprocess.run(
+        [str(out_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True, text=True, check=check, timeout=120
+    )
 
 
 def kubeconfig_of(stack: auto.Stack) -> Path:

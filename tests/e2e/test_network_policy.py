@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,7 +113,7 @@ def test_egress_outside_the_allow_rules_is_refused_and_a_new_policy_opens_it(sta
         },
     }
     t0 = time.monotonic()
-    kubectl_apply(kc, json.dumps(policy))
+    kubectl(kc, "apply", "-f", "-", stdin=json.dumps(policy))
     try:
         eventually(lambda: _from_pod(lab, node, ip, api)[0] == 0, 30, "the API server from the example service once allowed")
         opened = time.monotonic() - t0
@@ -124,11 +122,3 @@ def test_egress_outside_the_allow_rules_is_refused_and_a_new_policy_opens_it(sta
     t1 = time.monotonic()
     eventually(lambda: _from_pod(lab, node, ip, api) == (7, "000"), 30, "the API server refused again once the policy is gone")
     print(f"\n[e2e] network policy: a new allow rule in force after {opened:.1f} s, its removal after {time.monotonic() - t1:.1f} s")
-
-
-def kubectl_apply(kubeconfig: Path, text: str) -> None:
-    from lab.binaries import out_dir
-
-    subprocess.run(
-        [str(out_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", "apply", "-f", "-"], input=text, capture_output=True, text=True, check=True, timeout=60
-    )
