@@ -9,6 +9,7 @@ hosts. The instance is taken down at the end unless VMP_KEEP_LAB=1.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,34 @@ def lab() -> Iterator[Lab]:
     if INSTANCE == instance.DEFAULT:
         pytest.fail("the e2e suite never runs on the main job's lab instance: set VMP_E2E_LAB to another name")
     t0 = time.monotonic()
+    with _suite_lock():
+        yield from _lab_session(t0)
+
+
+@contextmanager
+def _suite_lock() -> Iterator[None]:
+    """One suite per lab instance at a time: a second one would share its hosts under another
+    stack (each run has its own backend) and fail on the hosts' owner record, test after test."""
+    path = instance.lab_root() / f".suite-{INSTANCE}.lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            pytest.fail(f"lab instance {INSTANCE!r} is in use by another e2e suite (pid {holder}): wait for it, or set VMP_E2E_LAB to another name")
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
+def _lab_session(t0: float) -> Iterator[Lab]:
+    # Hosts left by an earlier run (killed, or kept with VMP_KEEP_LAB=1) carry that run's stack
+    # id in their owner record; this run's backend is new, so it starts on new hosts.
+    if instance.exists(INSTANCE) and instance.get(INSTANCE).existing_hosts():
+        print(f"\n[e2e] lab instance {INSTANCE} has hosts of an earlier run: taking it down first")
+        _lab("down")
     _lab("up")
     inst = instance.get(INSTANCE)
     print(f"\n[e2e] lab {inst.name} ({inst.network}, bridge {inst.bridge}) up: {time.monotonic() - t0:.1f} s")
