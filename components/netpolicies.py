@@ -9,8 +9,8 @@ allowed what it needs, and nothing more:
     ports dns.upstream names);
   - MetalLB's controller: to the API server (the speakers use the host's network: not isolated);
   - Eureka: its port from anywhere (the LoadBalancer, clients, peers); to its peers' port;
-  - each service: its port from anywhere; to Eureka when it is a client, and to its `egress`
-    networks on any port.
+  - each service: its port from anywhere; to Eureka when it is a client, to the pods of the
+    services it `calls` on their port, and to its `egress` networks on any port.
 The enforcer (vmp-netpol, on every worker) reads them with kube-proxy's identity, which the
 ClusterRole here grants read access to pods, namespaces and NetworkPolicies. With
 policyEnforcer none nothing here is created: flannel enforces no policy, and objects that
@@ -88,10 +88,14 @@ def policies(s: Settings) -> dict[str, dict[str, Any]]:
     e = s.eureka
     eureka_port = _ports(("TCP", e.container_port))
     add(e.namespace, EUREKA_APP, {"app": EUREKA_APP}, [{"ports": eureka_port}], [{"to": [_in(e.namespace, app=EUREKA_APP)], "ports": eureka_port}])
+    by_name = {x.name: x for x in s.services}
     for svc in s.services:
         egress: list[dict[str, Any]] = []
         if svc.eureka_client:
             egress.append({"to": [_in(e.namespace, app=EUREKA_APP)], "ports": eureka_port})
+        for called in svc.calls:
+            if (target := by_name.get(called)) is not None:
+                egress.append({"to": [_in(target.namespace, app=target.name)], "ports": _ports(("TCP", target.port))})
         if svc.egress:
             egress.append({"to": [{"ipBlock": {"cidr": c}} for c in svc.egress]})
         add(svc.namespace, f"service-{svc.name}", {"app": svc.name}, [{"ports": _ports(("TCP", svc.port))}], egress or None)

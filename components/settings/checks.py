@@ -350,7 +350,8 @@ def disruption_budget_allows_drain(r: Reader, s: Settings, hosts: Placed) -> Non
 @rule
 def services_fit_the_platform(r: Reader, s: Settings, hosts: Placed) -> None:
     """A service runs in a managed namespace, its secretEnv names a key of a Secret in `secrets`
-    in that namespace, and a LoadBalancer service has something that gives it an address."""
+    in that namespace, its calls name other services, and a LoadBalancer service has something
+    that gives it an address."""
     secrets = {(x.namespace, x.name): x for x in s.secrets}
     for svc in s.services:
         base = f"services.{svc.name}"
@@ -371,6 +372,11 @@ def services_fit_the_platform(r: Reader, s: Settings, hosts: Placed) -> None:
                     ref,
                     *(f"{sname}/{k}" for k in sorted(sec.data)),
                 )
+        others = [x.name for x in s.services if x.name != svc.name]
+        for i, called in enumerate(svc.calls or ()):
+            if called not in others:
+                why = " (not itself: its own pods need no rule)" if called == svc.name else ""
+                r.problem(f"{base}.calls[{i}]", f"another service under `services` ({', '.join(others) or 'none'}){why}", called, *others)
         if svc.service_type == "LoadBalancer" and s.network.load_balancer == "none":
             r.problem(f"{base}.serviceType", "ClusterIP or NodePort: network.loadBalancer is none", "LoadBalancer", "ClusterIP", "NodePort")
 

@@ -115,6 +115,11 @@ class ServiceSettings:
         (),
         "networks the service may connect to on any port, besides DNS and Eureka (enforced with network.policyEnforcer vmp-netpol)",
     )
+    calls: tuple[str, ...] = setting(
+        Names(DNS_LABEL, "a list of service names under `services`", shape="list of names"),
+        (),
+        "other services under `services` this one connects to, on their container port (enforced with network.policyEnforcer vmp-netpol)",
+    )
     max_surge: str = setting(_ROLLOUT, "25%", "rolling update: extra pods allowed")
     max_unavailable: str = setting(_ROLLOUT, "0", "rolling update: pods that may be missing")
     progress_deadline: int = setting(

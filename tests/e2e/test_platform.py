@@ -95,6 +95,33 @@ def test_the_load_balancer_answers_eureka_on_port_80_from_this_machine(platform:
     print(f"\n[e2e] eureka through MetalLB: {endpoint}")
 
 
+def _eureka_servers_state(stack: auto.Stack, lab: Lab) -> str:
+    """For a failure message: each server pod (node, address, readiness, restarts), the
+    EUREKA-SERVER entries its own registry holds (asked on its node, whose traffic to its own
+    pods no policy judges) and the last lines of its log."""
+    ns, port = lab.settings.eureka.namespace, lab.settings.eureka.container_port
+    kc = kubeconfig_of(stack)
+    lines = []
+    try:
+        pods = json.loads(kubectl(kc, "-n", ns, "get", "pods", "-l", "app=eurekaserver", "-o", "json").stdout)["items"]
+    except Exception as e:
+        return f"(pods not listed: {e})"
+    for p in pods:
+        name, node, ip = p["metadata"]["name"], p["spec"].get("nodeName", "?"), p["status"].get("podIP", "?")
+        cs = (p["status"].get("containerStatuses") or [{}])[0]
+        lines.append(f"{name} on {node} at {ip}: ready={cs.get('ready')} restarts={cs.get('restartCount')}")
+        if node != "?" and ip != "?":
+            own = lab.ssh(node, f"curl -s -m 5 -H 'Accept: application/json' http://{ip}:{port}/eureka/apps/EUREKA-SERVER", check=False).stdout
+            try:
+                held = [(i["hostName"], i["instanceId"], i["status"]) for i in json.loads(own)["application"]["instance"]]
+            except Exception:
+                held = own[:300]
+            lines.append(f"  its registry: {held}")
+        log = kubectl(kc, "-n", ns, "logs", name, "--tail=12", check=False).stdout
+        lines.extend(f"  | {line}" for line in log.splitlines())
+    return "\n".join(lines)
+
+
 def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab: Lab):
     endpoint = platform.outputs()["eurekaEndpoint"].value
     replicas = lab.settings.eureka.replicas
@@ -118,7 +145,7 @@ def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab:
         try:
             eventually(peers_available, 240, "every Eureka replica listing the others as available-replicas")
         except AssertionError as e:
-            raise AssertionError(f"{e}; last answers (available, unavailable, registered): {seen[-3:]}") from None
+            raise AssertionError(f"{e}; last answers (available, unavailable, registered): {seen[-3:]}\n{_eureka_servers_state(platform, lab)}") from None
     # Each server registered itself under its own id (the pod's stable name: Spring's default id
     # falls back to "localhost" when a slow start times out the reverse lookup, and two replicas
     # then share one entry); the registry (replicated) holds every replica.
@@ -134,7 +161,7 @@ def test_eureka_replicas_list_each_other_as_available(platform: auto.Stack, lab:
     try:
         eventually(all_registered, 300, "every server in the registry, each under its own id")
     except AssertionError as e:
-        raise AssertionError(f"{e}; the last answers listed (host, id): {registered[-5:]}") from None
+        raise AssertionError(f"{e}; the last answers listed (host, id): {registered[-5:]}\n{_eureka_servers_state(platform, lab)}") from None
 
 
 def test_the_example_service_registers_by_name_with_both_instances(platform: auto.Stack, lab: Lab):

@@ -72,6 +72,17 @@ def test_services_get_their_port_eureka_when_clients_and_their_egress_networks()
     assert report["policyTypes"] == ["Ingress"] and report["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9090}]  # egress: DNS only (allow-dns)
 
 
+def test_a_service_reaches_the_services_it_calls_on_their_container_port_only():
+    p = policies(_settings(orders={"calls": ["report"], "eurekaClient": True}, report={"port": 9090, "namespace": "platform"}))
+    orders = p["platform-service-orders"]["spec"]["egress"]
+    assert orders[1] == {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "platform"}}, "podSelector": {"matchLabels": {"app": "report"}}}],
+        "ports": [{"protocol": "TCP", "port": 9090}],
+    }
+    assert len(orders) == 2  # Eureka, report: nothing else
+    assert "egress" not in p["platform-service-report"]["spec"]  # being called opens nothing outward
+
+
 def test_coredns_without_upstream_has_no_upstream_egress():
     s = _settings()
     raw_less = policies(type(s)(**{**s.__dict__, "dns": type(s.dns)(**{**s.dns.__dict__, "upstream": ()})}))

@@ -181,6 +181,34 @@ def test_a_valid_service_parses_with_its_defaults():
     assert (svc.name, svc.namespace, svc.replicas, svc.port, svc.service_type, svc.eureka_client) == ("example-service", "platform", 2, 8080, "ClusterIP", True)
 
 
+def _two_services(raw, **orders):
+    _service(raw)
+    raw["services"]["orders"] = {"image": "example-service:1.0.0", **orders}
+
+
+def test_a_service_calling_an_unknown_service_gets_the_names_that_exist():
+    problems = errors_for(lambda raw: _two_services(raw, calls=["example-servce"]))
+    hit = [p for p in problems if p.startswith("services.orders.calls[0]:")]
+    assert hit and "another service under `services` (example-service)" in hit[0] and hit[0].endswith("calls[0]' example-service"), problems
+
+
+def test_a_service_calling_itself_is_told_so():
+    problems = errors_for(lambda raw: _two_services(raw, calls=["orders"]))
+    assert any(p.startswith("services.orders.calls[0]:") and "(not itself: its own pods need no rule)" in p for p in problems), problems
+
+
+def test_calls_must_be_a_list_of_names():
+    problems = errors_for(lambda raw: _two_services(raw, calls="example-service"))
+    assert any(p.startswith("services.orders.calls:") for p in problems), problems
+
+
+def test_calls_to_another_service_parse():
+    raw = stack_raw("dev")
+    _two_services(raw, calls=["example-service"])
+    by_name = {x.name: x for x in parse_settings(raw, "dev").services}
+    assert by_name["orders"].calls == ("example-service",) and by_name["example-service"].calls == ()
+
+
 def test_a_service_with_a_budget_that_blocks_drains_is_refused():
     problems = errors_for(lambda raw: _service(raw, replicas=1, minAvailable=1))
     assert any(p.startswith("services.example-service.minAvailable: expected fewer than services.example-service.replicas (1)") for p in problems), problems
