@@ -3,6 +3,11 @@ the repo so the second run takes seconds: Debian packages, the Python virtualenv
 engine and plugins, the workflow linter (actionlint), the lab's cluster binaries and the
 platform's images.
 
+After the Debian packages, two lanes run side by side: (1) the virtualenvs, the engine, its
+plugins and actionlint; (2) the cluster binaries and the images. Neither needs the other's
+output. Each is a chain of downloads (CPU idle) and Go or Maven builds (both cores); beside each
+other, one lane's downloads and single-threaded links overlap the other's compiles.
+
     python3 -m tools.setup
 """
 
@@ -11,6 +16,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .common import ToolError, progress
@@ -47,6 +55,25 @@ def ensure_debian_packages() -> None:
     )
 
 
+def run_lanes(lanes: dict[str, list[Callable[[], object]]]) -> list[str]:
+    """Runs each lane's steps in order, the lanes side by side; returns one error line per lane
+    that failed (a failed lane stops; the others run to their end)."""
+
+    def lane(name: str, steps: list[Callable[[], object]]) -> str | None:
+        t0 = time.monotonic()
+        try:
+            for step in steps:
+                step()
+        except (ToolError, subprocess.CalledProcessError) as e:
+            return f"{name}: {e}"
+        progress(f"setup: lane '{name}' done in {time.monotonic() - t0:.0f} s")
+        return None
+
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        futures = [pool.submit(lane, name, steps) for name, steps in lanes.items()]
+        return [err for f in futures if (err := f.result())]
+
+
 def main() -> int:
     from images import build as images
     from lab import binaries
@@ -55,14 +82,13 @@ def main() -> int:
 
     try:
         ensure_debian_packages()
-        engine.ensure()
-        actionlint.ensure()
-        binaries.ensure()
-        images.ensure()
     except (ToolError, subprocess.CalledProcessError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    return 0
+    errors = run_lanes({"engine": [engine.ensure, actionlint.ensure], "binaries and images": [binaries.ensure, images.ensure]})
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
