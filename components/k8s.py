@@ -58,6 +58,18 @@ KINDS: dict[str, Kind] = {
 SECRET_FIELDS = ("data", "stringData")
 
 
+def env_from_field(name: str, field_path: str) -> dict[str, Any]:
+    """A container variable from the downward API (metadata.name, status.podIP, ...).
+
+    `apiVersion` is spelt out although the API server defaults it to v1: a fieldRef is an atomic
+    struct under server-side apply, so an apply without it differs from the stored (defaulted)
+    value and conflicts with any other field manager of the object. That other manager is a run
+    killed after the API server took the object and before the state recorded it: the next run
+    creates the object again (an upsert under a new manager) and failed with "Apply failed with 1
+    conflict: ... env[name=\"POD_NAME\"].valueFrom.fieldRef"."""
+    return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": field_path}}}
+
+
 class KubernetesObject(pulumi.CustomResource):
     """One Kubernetes object of a kind in KINDS, managed by the Kubernetes provider.
 

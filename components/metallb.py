@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 
-from .k8s import KubernetesObject
+from .k8s import KubernetesObject, env_from_field
 from .namespaces import pull_secret
 from .settings import Settings
 from .settings.registry import expand
@@ -60,10 +60,6 @@ def _rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         out.append({**r, "verbs": VERBS} if "*" in r.get("verbs", []) else r)
     return out
-
-
-def _env(name: str, field: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field}}}
 
 
 def _probe() -> dict[str, Any]:
@@ -128,7 +124,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 raise ValueError(f"{m.manifests} has no ServiceAccount {needed!r}: rebuild it with python3 -m tools.images")
         pulls = [{"name": x} for x in pull_names]
         after_rbac = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *crds, *rbac])
-        ns_env = _env("METALLB_NAMESPACE", "metadata.namespace")
+        ns_env = env_from_field("METALLB_NAMESPACE", "metadata.namespace")
         container_security = {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
         controller = KubernetesObject(
             f"{name}-controller",
@@ -203,10 +199,10 @@ class LoadBalancer(pulumi.ComponentResource):
                                 "imagePullPolicy": "IfNotPresent",
                                 "args": [f"--port={MONITORING_PORT}", "--log-level=info", f"--ml-secret-key-path={MEMBERLIST_KEY_DIR}"],
                                 "env": [
-                                    _env("METALLB_NODE_NAME", "spec.nodeName"),
-                                    _env("METALLB_POD_NAME", "metadata.name"),
-                                    _env("METALLB_HOST", "status.hostIP"),
-                                    _env("METALLB_ML_BIND_ADDR", "status.podIP"),
+                                    env_from_field("METALLB_NODE_NAME", "spec.nodeName"),
+                                    env_from_field("METALLB_POD_NAME", "metadata.name"),
+                                    env_from_field("METALLB_HOST", "status.hostIP"),
+                                    env_from_field("METALLB_ML_BIND_ADDR", "status.podIP"),
                                     {"name": "METALLB_ML_LABELS", "value": "app=metallb,component=speaker"},
                                     {"name": "METALLB_ML_BIND_PORT", "value": str(MEMBERLIST_PORT)},
                                     ns_env,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from .k8s import KubernetesObject
+from .k8s import KubernetesObject, env_from_field
 from .settings import Resources
 
 
@@ -103,7 +103,7 @@ def _pod_spec(a: MicroserviceArgs, labels: Mapping[str, str]) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "ports": [port],
         "env": [
-            *({"name": k, "valueFrom": {"fieldRef": {"fieldPath": v}}} for k, v in sorted(a.env_from_fields.items())),
+            *(env_from_field(k, v) for k, v in sorted(a.env_from_fields.items())),
             *({"name": k, "valueFrom": {"secretKeyRef": {"name": v[0], "key": v[1]}}} for k, v in sorted(a.env_from_secrets.items())),
             *({"name": k, "value": v} for k, v in sorted(a.env.items())),
         ],

@@ -37,6 +37,9 @@ pytestmark = pytest.mark.lab
 INSTANCE = os.environ.get("VMP_E2E_LAB", "e2e")
 # The example service's Secret value (random per run; the secrets scan looks for it).
 GREETING = secrets.token_urlsafe(18)
+# The registry password the registry-auth test sets: random per run, so the secrets scan finds it
+# only where a tool wrote it, never in a failed test's traceback (which quotes the test's source).
+REGISTRY_PASSWORD = "lab-registry-" + secrets.token_hex(12)
 GREETING_PATH = "secrets.{}.data.{}".format(*stackfile.EXAMPLE_SECRET)
 
 

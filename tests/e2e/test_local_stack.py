@@ -24,7 +24,7 @@ from pulumi import automation as auto
 from components.control_plane import ETCD_PREFIX
 from lab import hosts as lab_hosts
 from lab import instance as lab_instance
-from tests.e2e.conftest import INSTANCE, Lab
+from tests.e2e.conftest import INSTANCE, REGISTRY_PASSWORD, Lab
 from tools import engine, recover
 from tools.automation import ROOT, Project
 
@@ -262,14 +262,16 @@ def test_registry_auth_turns_on_in_place(local: tuple[Project, auto.Stack], lab:
     project, stack = local
     project.set_path(stack, "registry.auth", "true")
     project.set_path(stack, "registry.username", "platform")
-    project.set_secret(stack, "registryPassword", "lab-registry-password")
+    project.set_secret(stack, "registryPassword", REGISTRY_PASSWORD)
     t0 = time.monotonic()
     result = stack.up(color="never")
     print(f"\n[e2e] registry auth on: {time.monotonic() - t0:.1f} s; {result.summary.resource_changes}")
     registry = stack.outputs()["registryEndpoint"].value
     anon = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", f"https://{registry}/v2/_catalog"], capture_output=True, text=True)
     assert anon.stdout == "401"
-    authed = subprocess.run(["curl", "-sk", "-u", "platform:lab-registry-password", f"https://{registry}/v2/_catalog"], capture_output=True, text=True)
+    authed = subprocess.run(
+        ["curl", "-sk", "-K", "-", f"https://{registry}/v2/_catalog"], input=f'user = "platform:{REGISTRY_PASSWORD}"\n', capture_output=True, text=True
+    )
     assert "eureka-server" in authed.stdout and "pause" in authed.stdout
     kc = kubeconfig_of(stack)
     dep = json.loads(kubectl(kc, "-n", "platform", "get", "statefulset", "eurekaserver", "-o", "json").stdout)
@@ -281,7 +283,7 @@ def test_registry_auth_turns_on_in_place(local: tuple[Project, auto.Stack], lab:
         time.sleep(3)
         dep = json.loads(kubectl(kc, "-n", "platform", "get", "statefulset", "eurekaserver", "-o", "json").stdout)
     assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"], dep["status"]
-    assert "lab-registry-password" not in lab.ssh(WORKER, "journalctl -u containerd -u kubelet --no-pager | tail -200").stdout
+    assert REGISTRY_PASSWORD not in lab.ssh(WORKER, "journalctl -u containerd -u kubelet --no-pager | tail -200").stdout
 
 
 # Where the bootstrap after destroy is interrupted (issue 12 item 3): the first line of the

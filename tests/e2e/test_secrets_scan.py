@@ -25,14 +25,13 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from tests.e2e.conftest import GREETING, Lab
+from tests.e2e.conftest import GREETING, REGISTRY_PASSWORD, Lab
 from tests.e2e.test_local_stack import kubeconfig_of, kubectl
 from tools import engine
 from tools.automation import Project
 
 pytestmark = pytest.mark.lab
 
-REGISTRY_PASSWORD = "lab-registry-password"  # what test_registry_auth_turns_on_in_place sets
 # Per-host state the lab keeps: the hosts' own filesystems (keys, kubeconfigs and the containerd
 # registry credentials live there by design) and runtime directories.
 HOST_TREES = {"root", "upper", "work", "containerd", "cgroups"}

@@ -522,3 +522,25 @@ def test_rollout_timeout_is_the_progress_deadline_per_wave_plus_one(replicas, su
         progress_deadline=deadline,
     )
     assert rollout_timeout(a) == want
+
+
+def _field_refs(value: Any, path: str = ""):
+    """(path, fieldRef) for every downward-API fieldRef anywhere in a value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "fieldRef" and isinstance(v, dict):
+                yield f"{path}.{k}", v
+            else:
+                yield from _field_refs(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _field_refs(v, f"{path}[{i}]")
+
+
+def test_every_field_ref_spells_out_the_api_version_the_server_would_default():
+    """A fieldRef is atomic under server-side apply: without apiVersion, a second field manager
+    (the run after one killed mid-create) conflicts with the stored, defaulted value."""
+    m = with_config(_with_service)
+    refs = [(name, p, ref) for name, r in m.resources.items() if r.type.startswith("kubernetes:") for p, ref in _field_refs(r.inputs)]
+    assert {name for name, _, _ in refs} >= {"eureka-app-statefulset", "metallb-speaker", "metallb-controller", "service-example-service-deployment"}
+    assert [(name, p) for name, p, ref in refs if ref.get("apiVersion") != "v1"] == []
