@@ -13,8 +13,12 @@ dev and prod take official release files with checksums instead.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from components.settings.runtime import ETCD_BINARIES, VERSION_PLACEHOLDER
@@ -148,15 +152,80 @@ def versions() -> tuple[str, str]:
     return lab["kubernetes-previous"], lab["kubernetes"]
 
 
-def ensure() -> Path:
-    """Builds what is missing for both versions; returns the pinned version's directory."""
+def _others() -> dict[str, Path]:
+    """What every version's directory holds besides Kubernetes: etcd, flanneld, vmp-netpol."""
     lab = pins()["lab"]
     etcd_dir = build_etcd(lab["etcd"])
-    others = {**{b: etcd_dir / b for b in ETCD_BINARIES}, "flanneld": build_flannel(lab["flannel"]) / "flanneld", "vmp-netpol": build_netpol()}
-    for version in versions():
+    return {**{b: etcd_dir / b for b in ETCD_BINARIES}, "flanneld": build_flannel(lab["flannel"]) / "flanneld", "vmp-netpol": build_netpol()}
+
+
+def _lock_path(version: str) -> Path:
+    path = cache_dir() / "build" / f"kube-{version}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ensure_version(version: str, *, wait: bool = True) -> bool:
+    """Builds and gathers one Kubernetes version's directory, one process at a time (a lock per
+    version). With wait=False, a version another process is building (the background build)
+    is left to it: returns False at once. Returns True when the directory is complete."""
+    with open(_lock_path(version), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            progress(f"kubernetes {version}: being built by another process (the background build: {background_log(version)}); not waiting")
+            return False
         kube = build_kubernetes(version)
-        _gather(out_dir(version), {**{b: kube / b for b in K8S_BINARIES}, **others})
+        _gather(out_dir(version), {**{b: kube / b for b in K8S_BINARIES}, **_others()})
+        return True
+
+
+def ensure(*, pin_deferred: bool = False) -> Path:
+    """Builds what is missing for both versions; returns the pinned version's directory.
+
+    pin_deferred (tools/test, the whole suite, through `tools.setup --pin-in-background`): the
+    pin is left out here and built afterwards by a process of its own at the lowest CPU priority
+    (start_background), since only the upgrade test, late in the e2e suite, needs it
+    (test_platform_upgrade waits for it with ensure_version). On a fresh machine that takes the
+    pin's build (about 4 min) out of the setup before the suite. A version another process is
+    building is left to it (`tools.lab up` while the background build runs)."""
+    previous, pin = versions()
+    ensure_version(previous)
+    if not pin_deferred:
+        ensure_version(pin, wait=False)
     return out_dir()
+
+
+def background_log(version: str) -> Path:
+    return cache_dir() / "build" / f"kube-{version}" / "background.log"
+
+
+def start_background(version: str, timeout: float = 60) -> None:
+    """`nice -n 19 python3 -m tools.binaries --version <version>`, detached (its own session),
+    its output in background_log(version). Returns once that process holds the version's lock
+    (so a `tools.lab up` right after sees it and does not build the version too) or has ended
+    (the version was complete)."""
+    if all((out_dir(version) / b).exists() for b in K8S_BINARIES):
+        progress(f"kubernetes {version}: cached")
+        return
+    log = background_log(version)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-m", "tools.binaries", "--version", version],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with open(_lock_path(version), "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                progress(f"kubernetes {version}: building in the background (pid {proc.pid}, nice 19; log {log})")
+                return
+        time.sleep(0.1)
+    if proc.poll() not in (None, 0):
+        raise ToolError(f"kubernetes {version}: the background build failed (exit {proc.returncode}); see {log}")
 
 
 def _gather(out: Path, sources: dict[str, Path]) -> None:

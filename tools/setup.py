@@ -8,7 +8,9 @@ plugins and actionlint; (2) the cluster binaries and the images. Neither needs t
 output. Each is a chain of downloads (CPU idle) and Go or Maven builds (both cores); beside each
 other, one lane's downloads and single-threaded links overlap the other's compiles.
 
-    python3 -m tools.setup
+    python3 -m tools.setup                       # everything, the main job's way
+    python3 -m tools.setup --pin-in-background   # tools/test: the pinned Kubernetes is built after
+                                                 # setup returns, at nice 19 (lab/binaries.py ensure)
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def run_lanes(lanes: dict[str, list[Callable[[], object]]]) -> list[str]:
         return [err for f in futures if (err := f.result())]
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     from images import build as images
     from lab import binaries
 
@@ -85,11 +87,22 @@ def main() -> int:
     except (ToolError, subprocess.CalledProcessError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    errors = run_lanes({"engine": [engine.ensure, actionlint.ensure], "binaries and images": [binaries.ensure, images.ensure]})
+    unknown = [a for a in argv if a != "--pin-in-background"]
+    if unknown:
+        print(f"error: unknown argument(s) {' '.join(unknown)} (expected: --pin-in-background)", file=sys.stderr)
+        return 2
+    background = "--pin-in-background" in argv
+    # The pin's background build starts once both lanes are done, so it never slows the setup.
+    errors = run_lanes({"engine": [engine.ensure, actionlint.ensure], "binaries and images": [lambda: binaries.ensure(pin_deferred=background), images.ensure]})
+    if background and not errors:
+        try:
+            binaries.start_background(binaries.versions()[1])
+        except ToolError as e:
+            errors.append(str(e))
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     return 1 if errors else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

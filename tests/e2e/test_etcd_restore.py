@@ -84,7 +84,7 @@ def test_snapshot_wipe_and_restore_with_one_command(local: tuple[Project, auto.S
     kc = kubeconfig_of(stack)
     value = secrets.token_urlsafe(12)
     subprocess.run(
-        [str(binaries.out_dir() / "kubectl"), f"--kubeconfig={kc}", "apply", "-f", "-"],
+        [str(binaries.out_dir(binaries.versions()[0]) / "kubectl"), f"--kubeconfig={kc}", "apply", "-f", "-"],
         input=manifest(s.image_ref(PAUSE_IMAGE), value), text=True, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
 

@@ -43,10 +43,10 @@ ETCDCTL = (
 
 
 def kubectl(kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    from lab.binaries import out_dir  # built by the lab fixture's `tools.lab up`
+    from lab.binaries import out_dir, versions  # the suite's version (conftest), built before the suite
 
     return subprocess.run(
-        [str(out_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True, text=True, check=check, timeout=120
+        [str(out_dir(versions()[0]) / "kubectl"), f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True, text=True, check=check, timeout=120
     )
 
 

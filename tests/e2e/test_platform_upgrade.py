@@ -54,6 +54,11 @@ def expected_path(cp: str, workers: list[str]) -> dict[str, str]:
 def test_kubernetes_upgrade_in_place_under_load(local: tuple[Project, auto.Stack], stack: auto.Stack, lab: Lab):
     project, _ = local
     pinned, target = binaries.versions()  # the suite's version (conftest) and the pin
+    # tools/test builds the pin in the background while the suite runs (tools.setup
+    # --pin-in-background): wait for that build, or build it here when nothing else does.
+    t0 = time.monotonic()
+    assert binaries.ensure_version(target), target
+    print(f"\n[e2e] binaries of {target} ready after {time.monotonic() - t0:.1f} s of waiting (background log: {binaries.background_log(target)})")
     cp = lab.settings.control_plane.name
     workers = [w.name for w in lab.settings.workers]
     assert stack.outputs()[VERSION_OUTPUT].value == pinned
