@@ -45,8 +45,13 @@ def _staging_replaces(version: str) -> list[str]:
     return out
 
 
+def _kube_work(version: str) -> Path:
+    """One Kubernetes version's build: its wrapper module, bin/, build.log, background.log, lock."""
+    return cache_dir() / "build" / f"kube-{version}"
+
+
 def build_kubernetes(version: str) -> Path:
-    work = cache_dir() / "build" / f"kube-{version}"
+    work = _kube_work(version)
     bin_dir = work / "bin"
     missing = [b for b in K8S_BINARIES if not (bin_dir / b).exists()]
     if not missing:
@@ -160,7 +165,7 @@ def _others() -> dict[str, Path]:
 
 
 def _lock_path(version: str) -> Path:
-    path = cache_dir() / "build" / f"kube-{version}.lock"
+    path = _kube_work(version) / "lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -197,7 +202,7 @@ def ensure(*, pin_deferred: bool = False) -> Path:
 
 
 def background_log(version: str) -> Path:
-    return cache_dir() / "build" / f"kube-{version}" / "background.log"
+    return _kube_work(version) / "background.log"
 
 
 def start_background(version: str, timeout: float = 60) -> None:
@@ -205,8 +210,8 @@ def start_background(version: str, timeout: float = 60) -> None:
     its output in background_log(version). Returns once that process holds the version's lock
     (so a `tools.lab up` right after sees it and does not build the version too) or has ended
     (the version was complete)."""
-    if all((out_dir(version) / b).exists() for b in K8S_BINARIES):
-        progress(f"kubernetes {version}: cached")
+    if all((_kube_work(version) / "bin" / b).exists() for b in K8S_BINARIES):
+        ensure_version(version, wait=False)  # built already: gathering its directory takes a second
         return
     log = background_log(version)
     log.parent.mkdir(parents=True, exist_ok=True)
