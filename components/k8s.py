@@ -58,6 +58,27 @@ KINDS: dict[str, Kind] = {
 SECRET_FIELDS = ("data", "stringData")
 
 
+# Every object is applied with force: the stack's config is the authority over the fields it sets.
+# A run killed after the API server took an object, before the state recorded it, leaves that run's
+# field manager co-owning every field (the next run's create is an upsert under a new manager, with
+# the same values); without force, the first change of any field then conflicts with the dead
+# run's manager ("conflict with \"pulumi-kubernetes-...\": .spec.replicas", seen when scaling after
+# the kill chain). With force, the change takes the field over.
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+
+
+def forced(metadata: pulumi.Input[Mapping[str, Any]]) -> pulumi.Input[Mapping[str, Any]]:
+    """metadata with PATCH_FORCE among its annotations (a plain dict stays a plain dict, so the
+    preview sees the same known values)."""
+
+    def add(m: Mapping[str, Any]) -> dict[str, Any]:
+        return {**m, "annotations": {**(m.get("annotations") or {}), **PATCH_FORCE}}
+
+    if isinstance(metadata, Mapping) and not isinstance(metadata.get("annotations"), pulumi.Output):
+        return add(metadata)
+    return pulumi.Output.from_input(metadata).apply(add)
+
+
 def env_from_field(name: str, field_path: str) -> dict[str, Any]:
     """A container variable from the downward API (metadata.name, status.podIP, ...).
 
@@ -96,7 +117,7 @@ class KubernetesObject(pulumi.CustomResource):
         if unknown:
             raise ValueError(f"{kind} has no top-level field(s) {', '.join(unknown)} (expected: {', '.join(k.fields)})")
         secret = SECRET_FIELDS if kind == "Secret" else ()
-        props: dict[str, Any] = {"apiVersion": k.api_version, "kind": kind.removesuffix("Patch"), "metadata": metadata}
+        props: dict[str, Any] = {"apiVersion": k.api_version, "kind": kind.removesuffix("Patch"), "metadata": forced(metadata)}
         for f in k.fields:
             value = body.get(f)
             props[f] = pulumi.Output.secret(value) if f in secret and value is not None else value

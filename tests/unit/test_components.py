@@ -544,3 +544,14 @@ def test_every_field_ref_spells_out_the_api_version_the_server_would_default():
     refs = [(name, p, ref) for name, r in m.resources.items() if r.type.startswith("kubernetes:") for p, ref in _field_refs(r.inputs)]
     assert {name for name, _, _ in refs} >= {"eureka-app-statefulset", "metallb-speaker", "metallb-controller", "service-example-service-deployment"}
     assert [(name, p) for name, p, ref in refs if ref.get("apiVersion") != "v1"] == []
+
+
+def test_every_kubernetes_object_is_applied_with_force():
+    """A dead run's field manager co-owns what it created; only a forced apply takes a changed
+    field over from it (components/k8s.py PATCH_FORCE)."""
+    m = with_config(_with_service)
+    objects = {name: r for name, r in m.resources.items() if r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers")}
+    assert len(objects) > 40, len(objects)
+    assert [n for n, r in objects.items() if (r.inputs.get("metadata") or {}).get("annotations", {}).get("pulumi.com/patchForce") != "true"] == []
+    # An object's own annotations stay beside it.
+    assert m.resources["metallb-namespace"].inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
