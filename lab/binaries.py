@@ -50,10 +50,15 @@ def _kube_work(version: str) -> Path:
     return cache_dir() / "build" / f"kube-{version}"
 
 
+def _kube_missing(version: str) -> list[str]:
+    """The Kubernetes binaries of `version` not built yet."""
+    return [b for b in K8S_BINARIES if not (_kube_work(version) / "bin" / b).exists()]
+
+
 def build_kubernetes(version: str) -> Path:
     work = _kube_work(version)
     bin_dir = work / "bin"
-    missing = [b for b in K8S_BINARIES if not (bin_dir / b).exists()]
+    missing = _kube_missing(version)
     if not missing:
         progress(f"kubernetes {version}: cached")
         return bin_dir
@@ -210,7 +215,7 @@ def start_background(version: str, timeout: float = 60) -> None:
     its output in background_log(version). Returns once that process holds the version's lock
     (so a `tools.lab up` right after sees it and does not build the version too) or has ended
     (the version was complete)."""
-    if all((_kube_work(version) / "bin" / b).exists() for b in K8S_BINARIES):
+    if not _kube_missing(version):
         ensure_version(version, wait=False)  # built already: gathering its directory takes a second
         return
     log = background_log(version)
